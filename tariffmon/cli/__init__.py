@@ -1,0 +1,1 @@
+"""The ``tariffmon`` command line: one module per subcommand, each a thin adapter."""

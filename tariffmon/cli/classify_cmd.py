@@ -1,0 +1,17 @@
+"""`tariffmon classify` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the `classify` subcommand."""
+    p = sub.add_parser("classify", help="(not built yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Not built yet."""
+    raise SystemExit("tariffmon classify: not built yet")

@@ -1,0 +1,17 @@
+"""`tariffmon record` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the `record` subcommand."""
+    p = sub.add_parser("record", help="(not built yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Not built yet."""
+    raise SystemExit("tariffmon record: not built yet")

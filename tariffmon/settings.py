@@ -1,0 +1,328 @@
+"""Typed settings: defaults here, the file ``config/tariffmon.toml``, then ``TARIFFMON_*``.
+
+Precedence, strongest first: keyword arguments, environment variables (``TARIFFMON_`` prefix,
+``__`` between nested names, e.g. ``TARIFFMON_KAFKA__BOOTSTRAP_SERVERS``), a ``.env`` file,
+the TOML file (``TARIFFMON_CONFIG`` or ``config/tariffmon.toml``), the defaults below.
+
+:func:`load_settings` is the only entry point: it turns every validation failure into a
+:class:`~tariffmon.errors.ConfigError` naming the setting (dotted path) and the reason, so a
+process fails at start-up rather than later.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from tariffmon.core.calendar import TradingCalendar
+from tariffmon.errors import ConfigError, TariffmonError
+
+#: The project checkout (where ``config/`` lives when running from a clone).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+DEFAULT_CONFIG_FILE = CONFIG_DIR / "tariffmon.toml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Model):
+    """How to reach the Kafka cluster."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    #: never logged or exposed: read it from TARIFFMON_KAFKA__SASL_PASSWORD
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    client_id: str = "tariffmon"
+    #: per request; kafka-python retries retriable errors until delivery_timeout_ms
+    request_timeout_ms: int = Field(30_000, ge=1_000)
+    delivery_timeout_ms: int = Field(120_000, ge=1_000)
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism is None:
+                raise ValueError("sasl_mechanism is required with SASL protocols")
+            if not self.sasl_username or self.sasl_password is None:
+                raise ValueError(
+                    "sasl_username and sasl_password are required with SASL protocols "
+                    "(set TARIFFMON_KAFKA__SASL_USERNAME / TARIFFMON_KAFKA__SASL_PASSWORD)"
+                )
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name}: file {str(path)!r} does not exist")
+        return self
+
+    def bootstrap_list(self) -> list[str]:
+        """The bootstrap addresses as a list of ``host:port``."""
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class LocalBrokerSettings(_Model):
+    """The development broker that ``tariffmon kafka start`` runs on the JVM."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=1, le=65_535)
+    controller_port: int = Field(9093, ge=1, le=65_535)
+    #: data, logs and pid file; wipe it to start from nothing
+    home: Path = PROJECT_ROOT / "var" / "kafka"
+    #: where Maven copies the broker's jars (ignored by git)
+    libs_dir: Path = PROJECT_ROOT / ".cache" / "kafka" / "libs"
+    java: str = "java"
+    heap: str = "768m"
+    start_timeout_s: float = Field(90.0, gt=0)
+
+
+class TopicSettings(_Model):
+    """Topic names and partition counts.  ticks and requests must be co-partitioned."""
+
+    ticks: str = "tariffmon.ticks"
+    headlines: str = "tariffmon.headlines"
+    classified: str = "tariffmon.headlines.classified"
+    requests: str = "tariffmon.reaction-requests"
+    reactions: str = "tariffmon.reactions"
+    alerts: str = "tariffmon.alerts"
+    deadletter: str = "tariffmon.deadletter"
+    #: shared by ticks and requests (key = symbol), so a symbol's both streams meet
+    symbol_partitions: int = Field(3, ge=1, le=1_000)
+    headline_partitions: int = Field(1, ge=1, le=1_000)
+    output_partitions: int = Field(3, ge=1, le=1_000)
+    replication_factor: int = Field(1, ge=1, le=7)
+
+    def all_topics(self) -> dict[str, str]:
+        """Logical stream name -> topic name."""
+        return {
+            "ticks": self.ticks, "headlines": self.headlines, "classified": self.classified,
+            "requests": self.requests, "reactions": self.reactions, "alerts": self.alerts,
+            "deadletter": self.deadletter,
+        }
+
+    def partitions_of(self, stream: str) -> int:
+        """The partition count a logical stream's topic is created with."""
+        if stream in ("ticks", "requests"):
+            return self.symbol_partitions
+        if stream in ("headlines", "classified"):
+            return self.headline_partitions
+        return self.output_partitions
+
+
+class SymbolSettings(_Model):
+    """One instrument: its canonical name, its Yahoo ticker and its trading calendar."""
+
+    name: str = Field(pattern=r"^[A-Z0-9_.]{1,20}$")
+    yahoo: str
+    #: weekly open intervals in UTC (see tariffmon.core.calendar)
+    calendar: list[str] = ["always"]
+    #: no tick for longer than this while the calendar says open counts as closed (holiday)
+    staleness_s: int = Field(600, gt=0)
+    #: sharp-move thresholds in basis points per window, overriding engine.sharp_bp
+    sharp_bp: dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _calendar_parses(self) -> SymbolSettings:
+        try:
+            TradingCalendar.parse(self.calendar)
+        except ConfigError as exc:
+            raise ValueError(exc.reason) from None
+        return self
+
+    def trading_calendar(self) -> TradingCalendar:
+        """The parsed calendar."""
+        return TradingCalendar.parse(self.calendar)
+
+
+def _default_symbols() -> list[SymbolSettings]:
+    return [
+        SymbolSettings(
+            name="USDJPY", yahoo="JPY=X", calendar=["Sun 21:00 - Fri 21:00"], staleness_s=300
+        ),
+        SymbolSettings(
+            name="N225", yahoo="^N225",
+            calendar=["Mon-Fri 00:00-02:30", "Mon-Fri 03:30-06:30"], staleness_s=300,
+        ),
+    ]
+
+
+class EngineSettings(_Model):
+    """Parameters of the pure core: horizons, volatility baseline, thresholds, lateness."""
+
+    horizons_s: list[int] = [60, 300, 900, 3600]
+    baseline_s: int = Field(7_200, gt=0)
+    #: how late (event time) a headline may arrive after the ticks that follow it
+    lateness_s: int = Field(6 * 3_600, ge=0)
+    significance_z: float = Field(3.0, gt=0)
+    significance_bp: float = Field(10.0, ge=0)
+    #: fewer baseline one-minute returns than this: z is still given but flagged sparse
+    min_baseline_returns: int = Field(20, ge=2)
+    sharp_windows_s: list[int] = [60, 300, 900]
+    #: basis points per window length (seconds as strings, TOML keys)
+    sharp_bp: dict[str, float] = {"60": 20.0, "300": 40.0, "900": 60.0}
+    sharp_z: float = Field(6.0, gt=0)
+    cooldown_s: int = Field(900, ge=0)
+    lookback_s: int = Field(3_600, gt=0)
+    #: headlines of the same story within this window share a cluster id
+    cluster_window_s: int = Field(6 * 3_600, ge=0)
+    cluster_similarity: float = Field(0.6, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EngineSettings:
+        if not self.horizons_s or any(h <= 0 for h in self.horizons_s):
+            raise ValueError("horizons_s must be a non-empty list of positive seconds")
+        if not self.sharp_windows_s or any(w <= 0 for w in self.sharp_windows_s):
+            raise ValueError("sharp_windows_s must be a non-empty list of positive seconds")
+        missing = [w for w in self.sharp_windows_s if str(w) not in self.sharp_bp]
+        if missing:
+            raise ValueError(f"sharp_bp has no threshold for windows {missing}")
+        return self
+
+    @property
+    def retention_s(self) -> int:
+        """How much tick history each symbol keeps: longest horizon + baseline + lateness."""
+        return max(self.horizons_s) + self.baseline_s + self.lateness_s + max(self.sharp_windows_s)
+
+
+class ClassifierSettings(_Model):
+    """The tariff classifier's rules file and decision threshold."""
+
+    rules_file: Path = CONFIG_DIR / "classifier.yaml"
+    threshold: float = Field(3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _rules_exist(self) -> ClassifierSettings:
+        if not Path(self.rules_file).is_file():
+            raise ValueError(f"rules_file {str(self.rules_file)!r} does not exist")
+        return self
+
+
+class MetricsSettings(_Model):
+    """Where each process serves /metrics; bind to loopback unless told otherwise."""
+
+    host: str = "127.0.0.1"
+    worker_port: int = Field(9464, ge=0, le=65_535)
+    producer_port: int = Field(9465, ge=0, le=65_535)
+    enabled: bool = True
+
+
+class WorkerSettings(_Model):
+    """The Faust worker."""
+
+    app_id: str = "tariffmon"
+    #: Faust's table and offset data
+    data_dir: Path = PROJECT_ROOT / "var" / "faust"
+    commit_interval_s: float = Field(1.0, gt=0)
+
+
+class ProducerSettings(_Model):
+    """Sources and the kafka-python producer."""
+
+    tick_mode: Literal["stream", "poll"] = "stream"
+    poll_interval_s: float = Field(60.0, gt=0)
+    feeds: list[str] = []
+    feed_interval_s: float = Field(120.0, gt=0)
+    linger_ms: int = Field(20, ge=0)
+    batch_size: int = Field(256 * 1024, ge=1_024)
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(300.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything configurable, built once at start-up by :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TARIFFMON_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        toml_file=None,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    local_broker: LocalBrokerSettings = LocalBrokerSettings()
+    topics: TopicSettings = TopicSettings()
+    symbols: list[SymbolSettings] = Field(default_factory=_default_symbols)
+    engine: EngineSettings = EngineSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    worker: WorkerSettings = WorkerSettings()
+    producer: ProducerSettings = ProducerSettings()
+
+    @model_validator(mode="after")
+    def _unique_symbols(self) -> Settings:
+        names = [s.name for s in self.symbols]
+        if not names:
+            raise ValueError("symbols: at least one symbol is required")
+        if len(set(names)) != len(names):
+            raise ValueError(f"symbols: duplicate names in {names}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    def symbol(self, name: str) -> SymbolSettings:
+        """The settings of one canonical symbol."""
+        for s in self.symbols:
+            if s.name == name:
+                return s
+        raise ConfigError("symbols", f"unknown symbol {name!r}")
+
+    def symbol_names(self) -> frozenset[str]:
+        """The canonical symbols, for contract validation."""
+        return frozenset(s.name for s in self.symbols)
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("TARIFFMON_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError("TARIFFMON_CONFIG", f"file {explicit!r} does not exist")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate the settings; a bad value raises ConfigError naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        shown = "" if isinstance(value, dict | list) or loc.endswith("password") else (
+            f" (got {value!r})"
+        )
+        raise ConfigError(loc, f"{msg}{shown}") from None
+    except ValueError as exc:  # e.g. a TOML syntax error from the file source
+        if isinstance(exc, TariffmonError):
+            raise
+        raise ConfigError("config file", str(exc)) from None
