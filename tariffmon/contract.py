@@ -90,7 +90,9 @@ def check_version(obj: Mapping[str, Any]) -> None:
     """The schema version must be one this code understands."""
     v = _require(obj, "v")
     if type(v) is not int or v != SCHEMA_VERSION:
-        raise ContractError("v", v, f"must be schema version {SCHEMA_VERSION}", reason="bad_version")
+        raise ContractError(
+            "v", v, f"must be schema version {SCHEMA_VERSION}", reason="bad_version"
+        )
 
 
 def check_ts(name: str, value: Any, limits: Limits) -> int:
@@ -99,16 +101,19 @@ def check_ts(name: str, value: Any, limits: Limits) -> int:
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             value = int(value)
         else:
-            raise ContractError(name, value, "must be integer epoch milliseconds", reason="bad_type")
-    if value < MIN_TS_MS:
+            raise ContractError(
+                name, value, "must be integer epoch milliseconds", reason="bad_type"
+            )
+    ms: int = int(value)
+    if ms < MIN_TS_MS:
         raise ContractError(name, value, "must not be before 1990-01-01 UTC", reason="ts_range")
     ceiling = limits.ceiling()
-    if value > ceiling:
+    if ms > ceiling:
         raise ContractError(
             name, value, f"must not be after {ceiling} (a day past the newest data)",
             reason="ts_range",
         )
-    return value
+    return ms
 
 
 def check_price(name: str, value: Any) -> float:
@@ -241,7 +246,7 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form as a dict; optional fields that are unset are left out."""
-        out = {"v": SCHEMA_VERSION}
+        out: dict[str, Any] = {"v": SCHEMA_VERSION}
         for k, val in asdict(self).items():  # type: ignore[call-overload]
             if val is None:
                 continue

@@ -24,7 +24,9 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _EPOCH_TO_MONDAY_MS = 3 * MS_PER_DAY
 
 _SPAN = re.compile(r"^\s*(\w{3})\s+(\d{1,2}):(\d{2})\s*-\s*(\w{3})\s+(\d{1,2}):(\d{2})\s*$")
-_DAILY = re.compile(r"^\s*(\w{3})(?:\s*-\s*(\w{3}))?\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_DAILY = re.compile(
+    r"^\s*(\w{3})(?:\s*-\s*(\w{3}))?\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$"
+)
 
 
 def _day(name: str, spec: str) -> int:

@@ -1,0 +1,309 @@
+"""The event-time reaction engine: ticks and reaction requests in, reactions and alerts out.
+
+One :class:`ReactionEngine` holds, per symbol, the recent ticks, the pending (headline,
+horizon) pairs, the headline ids already seen, the tariff headlines of the attribution
+look-back and the sharp-move cool-downs.  It is a plain object with no I/O: the Faust agent
+feeds it from Kafka, the backtest from files.
+
+Determinism: a reaction is computed only once a tick newer than its horizon's end exists, from
+ticks alone, so its value and its single emission do not depend on when its headline arrived,
+as long as that was within ``lateness`` (event time of the symbol's newest tick minus ``t0``);
+a later headline is rejected as ``too_late``.  Ticks must not go back in time per symbol
+(a tick older than the newest is rejected as ``out_of_order``).  Sharp-move alerts depend on
+ticks alone; their attribution lists the tariff headlines known when the alert fires, and a
+headline that arrives later within its look-back re-emits the alert under the same key with
+the complete list, so the last value per key is the same for every interleaving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tariffmon.contract import Alert, AttributedHeadline, Reaction, ReactionRequest, Tick
+from tariffmon.core.params import EngineParams, SymbolParams
+from tariffmon.core.reaction import horizon_start, measure
+from tariffmon.core.series import F64, I64, TickSeries
+from tariffmon.core.sharpmove import SharpMove, SharpMoveDetector
+from tariffmon.core.volatility import MINUTE_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input the engine refused, with a bounded reason code and a readable detail."""
+
+    kind: str  # "tick" | "request"
+    symbol: str
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class EngineOutput:
+    """What one call to the engine produced."""
+
+    reactions: list[Reaction] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def extend(self, other: EngineOutput) -> None:
+        """Append another output's items."""
+        self.reactions.extend(other.reactions)
+        self.alerts.extend(other.alerts)
+        self.rejected.extend(other.rejected)
+
+    def __bool__(self) -> bool:
+        return bool(self.reactions or self.alerts or self.rejected)
+
+
+class SymbolState:
+    """Everything the engine keeps for one symbol."""
+
+    __slots__ = (
+        "_pending",
+        "_seq",
+        "alerts",
+        "detector",
+        "known",
+        "params",
+        "seen",
+        "series",
+        "sym",
+    )
+
+    def __init__(self, sym: SymbolParams, params: EngineParams) -> None:
+        self.sym = sym
+        self.params = params
+        self.series = TickSeries()
+        self.detector = SharpMoveDetector(sym, params)
+        #: (not-ready-before, seq, request, horizon) — a heap of pending reactions
+        self._pending: list[tuple[int, int, ReactionRequest, int]] = []
+        self._seq = 0
+        #: headline id -> t0 of every request accepted (dedupe), evicted by age
+        self.seen: dict[str, int] = {}
+        #: accepted tariff requests by t0 (attribution), evicted by age
+        self.known: list[ReactionRequest] = []
+        #: recently emitted alerts (re-emitted when a late headline joins their look-back)
+        self.alerts: list[Alert] = []
+
+    @property
+    def pending_count(self) -> int:
+        """Reactions waiting for ticks."""
+        return len(self._pending)
+
+    # ----------------------------------------------------------------- requests
+
+    def add_request(self, req: ReactionRequest) -> EngineOutput:
+        """Accept a tariff headline for this symbol; emit what is already computable."""
+        out = EngineOutput()
+        if req.headline_id in self.seen:
+            return out  # a repeated headline id is ignored, by contract
+        latest = self.series.latest_ts
+        if latest is not None and latest - req.t0 > self.params.lateness_ms:
+            out.rejected.append(
+                Rejection(
+                    "request", req.symbol, "too_late",
+                    f"headline {req.headline_id} at t0={req.t0} arrived when ticks were at "
+                    f"{latest}, beyond the lateness bound of {self.params.lateness_ms} ms",
+                )
+            )
+            return out
+        self.seen[req.headline_id] = req.t0
+        self.known.append(req)
+        self.known.sort(key=lambda r: (r.t0, r.headline_id))
+        for h in self.params.horizons_ms:
+            self._push(req.t0 + h, req, h)
+        out.reactions.extend(self._drain_ready())
+        out.alerts.extend(self._reattribute(req))
+        return out
+
+    def _push(self, key: int, req: ReactionRequest, horizon: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (key, self._seq, req, horizon))
+
+    def _drain_ready(self) -> list[Reaction]:
+        latest = self.series.latest_ts
+        if latest is None:
+            return []
+        done: list[Reaction] = []
+        retry: list[tuple[int, ReactionRequest, int]] = []
+        while self._pending and self._pending[0][0] < latest:
+            _, _, req, h = heapq.heappop(self._pending)
+            start = horizon_start(self.series, req.t0, self.sym)
+            if start is None:
+                retry.append((latest, req, h))
+                continue
+            r = measure(self.series, req, h, start, self.params)
+            if r is None:
+                retry.append((start.t_start + h, req, h))
+            else:
+                done.append(r)
+        for key, req, h in retry:
+            self._push(key, req, h)
+        done.sort(key=lambda r: (r.t0, r.headline_id, r.horizon_s))
+        return done
+
+    # ----------------------------------------------------------------- ticks
+
+    def add_ticks(self, ts: I64, price: F64, interval: I64) -> EngineOutput:
+        """Append a batch of ticks (sorted by time); emit reactions and alerts they complete."""
+        out = EngineOutput()
+        latest = self.series.latest_ts
+        floor = np.maximum.accumulate(ts)
+        ok = ts >= floor  # not older than any earlier tick of the batch
+        if latest is not None:
+            ok &= ts >= latest
+        if not ok.all():
+            for i in np.nonzero(~ok)[0][:100]:
+                out.rejected.append(
+                    Rejection("tick", self.sym.name, "out_of_order",
+                              f"tick at {int(ts[i])} is older than an earlier tick")
+                )
+            ts, price, interval = ts[ok], price[ok], interval[ok]
+        if len(ts) == 0:
+            return out
+        first_new = len(self.series)
+        self.series.append(ts, price, interval)
+        moves = self.detector.detect(self.series, first_new)
+        out.alerts.extend(self._alert(m) for m in moves)
+        out.reactions.extend(self._drain_ready())
+        self._evict()
+        return out
+
+    def _attributed(self, ts: int) -> tuple[AttributedHeadline, ...]:
+        lo = ts - self.params.lookback_ms
+        picked = [r for r in self.known if lo <= r.t0 <= ts]
+        picked.sort(key=lambda r: (r.t0, r.headline_id), reverse=True)
+        return tuple(
+            AttributedHeadline(id=r.headline_id, ts=r.t0, title=r.title, direction=r.direction)
+            for r in picked[: self.params.max_attributed]
+        )
+
+    def _alert(self, m: SharpMove) -> Alert:
+        alert = Alert(
+            symbol=m.symbol,
+            window_s=m.window_ms // 1_000,
+            ts=m.ts,
+            start_ts=m.start_ts,
+            p_start=m.p_start,
+            p_end=m.p_end,
+            ret=m.ret,
+            z=m.z,
+            direction="up" if m.ret > 0 else "down",
+            threshold_bp=round(m.threshold * 10_000, 6),
+            threshold_z=self.params.sharp_z,
+            headlines=self._attributed(m.ts),
+        )
+        self.alerts.append(alert)
+        return alert
+
+    def _reattribute(self, req: ReactionRequest) -> list[Alert]:
+        updated: list[Alert] = []
+        for i, a in enumerate(self.alerts):
+            if req.t0 <= a.ts <= req.t0 + self.params.lookback_ms:
+                heads = self._attributed(a.ts)
+                if heads != a.headlines:
+                    new = dataclasses.replace(a, headlines=heads)
+                    self.alerts[i] = new
+                    updated.append(new)
+        return updated
+
+    def _evict(self) -> None:
+        latest = self.series.latest_ts
+        if latest is None:
+            return
+        p = self.params
+        # coarse bars stretch the volatility baseline (see volatility.py): keep enough of them
+        step = max(MINUTE_MS, int(self.series.interval[-1]))
+        baseline = max(p.baseline_ms, (p.min_baseline_steps + 2) * step)
+        keep_from = latest - (p.retention_ms - p.baseline_ms + baseline)
+        if self._pending:
+            # a pending reaction (e.g. over a weekend) keeps its p0 and baseline
+            oldest_t0 = min(req.t0 for _, _, req, _ in self._pending)
+            keep_from = min(keep_from, oldest_t0 - baseline - step)
+        self.series.evict_before(keep_from)
+        horizon = latest - p.lateness_ms - p.lookback_ms - p.max_horizon_ms
+        if self.known and self.known[0].t0 < horizon:
+            self.known = [r for r in self.known if r.t0 >= horizon]
+        if len(self.seen) > 64 and min(self.seen.values()) < horizon - p.lateness_ms:
+            self.seen = {k: t for k, t in self.seen.items() if t >= horizon - p.lateness_ms}
+        if self.alerts and self.alerts[0].ts < horizon:
+            self.alerts = [a for a in self.alerts if a.ts >= horizon]
+        self.detector.forget_before(latest)
+
+
+class ReactionEngine:
+    """The whole core for all configured symbols."""
+
+    def __init__(self, params: EngineParams) -> None:
+        self.params = params
+        self._states: dict[str, SymbolState] = {}
+
+    def state(self, symbol: str) -> SymbolState:
+        """The (lazily created) state of one configured symbol."""
+        st = self._states.get(symbol)
+        if st is None:
+            sym = self.params.symbols.get(symbol)
+            if sym is None:
+                raise KeyError(symbol)
+            st = self._states[symbol] = SymbolState(sym, self.params)
+        return st
+
+    def on_request(self, req: ReactionRequest) -> EngineOutput:
+        """A tariff headline for one symbol."""
+        if req.symbol not in self.params.symbols:
+            out = EngineOutput()
+            out.rejected.append(Rejection("request", req.symbol, "unknown_symbol", req.symbol))
+            return out
+        return self.state(req.symbol).add_request(req)
+
+    def on_ticks(
+        self, symbol: str, ts: I64, price: F64, interval: I64 | None = None
+    ) -> EngineOutput:
+        """A batch of one symbol's ticks, as arrays (the fast path)."""
+        if symbol not in self.params.symbols:
+            out = EngineOutput()
+            out.rejected.append(Rejection("tick", symbol, "unknown_symbol", symbol))
+            return out
+        if interval is None:
+            interval = np.zeros(len(ts), dtype=np.int64)
+        return self.state(symbol).add_ticks(ts, price, interval)
+
+    def on_tick_list(self, ticks: Sequence[Tick]) -> EngineOutput:
+        """Ticks as contract objects, any symbols, in arrival order (the live path)."""
+        out = EngineOutput()
+        run: list[Tick] = []
+        for t in ticks:
+            if run and t.symbol != run[0].symbol:
+                out.extend(self._run(run))
+                run = []
+            run.append(t)
+        if run:
+            out.extend(self._run(run))
+        return out
+
+    def _run(self, run: list[Tick]) -> EngineOutput:
+        ts = np.fromiter((t.ts for t in run), dtype=np.int64, count=len(run))
+        price = np.fromiter((t.price for t in run), dtype=np.float64, count=len(run))
+        interval = np.fromiter(
+            ((t.interval_s or 0) * 1_000 for t in run), dtype=np.int64, count=len(run)
+        )
+        return self.on_ticks(run[0].symbol, ts, price, interval)
+
+    def rolling_returns(self, symbol: str) -> dict[int, float]:
+        """The newest rolling return per window (ms) for one symbol."""
+        st = self._states.get(symbol)
+        return {} if st is None else st.detector.last_rolling(st.series)
+
+    def latest_ts(self, symbol: str) -> int | None:
+        """The newest tick time of a symbol."""
+        st = self._states.get(symbol)
+        return None if st is None else st.series.latest_ts
+
+    def pending_count(self) -> int:
+        """Reactions waiting for ticks, over all symbols."""
+        return sum(s.pending_count for s in self._states.values())

@@ -1,0 +1,95 @@
+"""The pure core's parameters, in milliseconds, built from the settings by the adapters.
+
+The core never reads settings files or the environment: the live worker and the backtest each
+call :func:`engine_params` on the same :class:`~tariffmon.settings.Settings`, which is what
+makes their answers identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tariffmon.core.calendar import TradingCalendar
+
+if TYPE_CHECKING:
+    from tariffmon.settings import Settings
+
+MS = 1_000
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolParams:
+    """What the core needs to know about one symbol."""
+
+    name: str
+    calendar: TradingCalendar = field(default_factory=TradingCalendar.always)
+    #: no tick for longer than this (plus the bar length) while "open" counts as closed
+    staleness_ms: int = 300 * MS
+    #: sharp-move thresholds as log returns, per window length in ms
+    sharp_thresholds: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineParams:
+    """Horizons, volatility baseline, thresholds and lateness, all in ms or dimensionless."""
+
+    symbols: dict[str, SymbolParams]
+    horizons_ms: tuple[int, ...] = (60 * MS, 300 * MS, 900 * MS, 3_600 * MS)
+    baseline_ms: int = 7_200 * MS
+    lateness_ms: int = 6 * 3_600 * MS
+    significance_z: float = 3.0
+    #: minimum |log return| for significance (10 bp = 0.001)
+    significance_ret: float = 0.001
+    min_baseline_returns: int = 20
+    #: the volatility grid never has fewer than this many steps in its baseline window
+    min_baseline_steps: int = 20
+    sharp_windows_ms: tuple[int, ...] = (60 * MS, 300 * MS, 900 * MS)
+    sharp_z: float = 6.0
+    #: a z-only sharp move must still move this fraction of the bp threshold (dead markets)
+    sharp_z_floor_ratio: float = 0.5
+    cooldown_ms: int = 900 * MS
+    lookback_ms: int = 3_600 * MS
+    max_attributed: int = 10
+
+    @property
+    def max_horizon_ms(self) -> int:
+        """The longest reaction horizon."""
+        return max(self.horizons_ms)
+
+    @property
+    def retention_ms(self) -> int:
+        """Tick history kept per symbol beyond the newest tick (before pending-request needs)."""
+        return (
+            self.max_horizon_ms + self.baseline_ms + self.lateness_ms + max(self.sharp_windows_ms)
+        )
+
+
+def engine_params(settings: Settings) -> EngineParams:
+    """Translate the settings into the core's parameters."""
+    eng = settings.engine
+    symbols = {}
+    for s in settings.symbols:
+        bp = dict(eng.sharp_bp)
+        if s.sharp_bp:
+            bp.update(s.sharp_bp)
+        symbols[s.name] = SymbolParams(
+            name=s.name,
+            calendar=s.trading_calendar(),
+            staleness_ms=s.staleness_s * MS,
+            sharp_thresholds={int(w) * MS: v / 10_000 for w, v in bp.items()},
+        )
+    return EngineParams(
+        symbols=symbols,
+        horizons_ms=tuple(h * MS for h in sorted(set(eng.horizons_s))),
+        baseline_ms=eng.baseline_s * MS,
+        lateness_ms=eng.lateness_s * MS,
+        significance_z=eng.significance_z,
+        significance_ret=eng.significance_bp / 10_000,
+        min_baseline_returns=eng.min_baseline_returns,
+        sharp_windows_ms=tuple(w * MS for w in sorted(set(eng.sharp_windows_s))),
+        sharp_z=eng.sharp_z,
+        cooldown_ms=eng.cooldown_s * MS,
+        lookback_ms=eng.lookback_s * MS,
+    )

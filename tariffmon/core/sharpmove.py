@@ -1,0 +1,132 @@
+"""Sharp-move detection on rolling windows, with a cool-down per symbol and window.
+
+At each tick at time ``t`` and for each window ``w`` the rolling return is
+``ln(p(t) / p(t - w))`` with ``p(t - w)`` the last price at or before ``t - w``; a reference
+older than ``w`` plus the staleness bound (the market was closed) gives no rolling return, so
+reopening gaps are left to the gap reactions.  A move is sharp when ``|ret|`` reaches the
+window's threshold, or when its z (against :func:`realised_sigma_1m` at the last whole minute)
+reaches ``sharp_z`` and ``|ret|`` is at least ``sharp_z_floor_ratio`` of the threshold.
+After an alert, the same symbol and window stay quiet for the cool-down.
+
+Everything per tick is vectorised; only the (few) candidates walk the cool-down in Python, so
+the outcome is the same whether ticks come one at a time or a million at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tariffmon.core.params import EngineParams, SymbolParams
+from tariffmon.core.series import TickSeries
+from tariffmon.core.volatility import MINUTE_MS, realised_sigma_1m
+
+
+@dataclass(frozen=True, slots=True)
+class SharpMove:
+    """A detected move, before attribution."""
+
+    symbol: str
+    window_ms: int
+    ts: int
+    start_ts: int
+    p_start: float
+    p_end: float
+    ret: float
+    z: float | None
+    threshold: float
+
+
+class SharpMoveDetector:
+    """Per-symbol state: when each window last alerted."""
+
+    __slots__ = ("_last_alert", "params", "sym")
+
+    def __init__(self, sym: SymbolParams, params: EngineParams) -> None:
+        self.sym = sym
+        self.params = params
+        self._last_alert: dict[int, int] = {}
+
+    def last_rolling(self, series: TickSeries) -> dict[int, float]:
+        """The rolling return of each window at the newest tick (for gauges)."""
+        out: dict[int, float] = {}
+        if len(series) == 0:
+            return out
+        ts, price = series.ts, series.price
+        t = int(ts[-1])
+        for w in self.params.sharp_windows_ms:
+            j = series.index_at_or_before(t - w)
+            if j >= 0 and int(ts[j]) >= t - w - self.sym.staleness_ms:
+                out[w] = float(np.log(price[-1] / price[j]))
+        return out
+
+    def detect(self, series: TickSeries, first_new: int) -> list[SharpMove]:
+        """Sharp moves at the ticks from index ``first_new`` on (already in ``series``)."""
+        ts, price = series.ts, series.price
+        new_ts = ts[first_new:]
+        new_p = price[first_new:]
+        if len(new_ts) == 0:
+            return []
+        moves: list[SharpMove] = []
+        p = self.params
+        for w in p.sharp_windows_ms:
+            threshold = self.sym.sharp_thresholds.get(w)
+            if threshold is None:
+                continue
+            ref = series.indices_at_or_before(new_ts - w)
+            ok = ref >= 0
+            ref_c = np.clip(ref, 0, None)
+            ok &= ts[ref_c] >= new_ts - w - self.sym.staleness_ms
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ret = np.where(ok, np.log(new_p / price[ref_c]), 0.0)
+            floor = threshold * p.sharp_z_floor_ratio
+            cand = np.nonzero(np.abs(ret) >= floor)[0]
+            if len(cand) == 0:
+                continue
+            minute = (new_ts[cand] // MINUTE_MS) * MINUTE_MS
+            sigma, _ = realised_sigma_1m(
+                ts, price, series.interval, minute, p.baseline_ms, p.min_baseline_steps
+            )
+            c_ret = ret[cand]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = c_ret / (sigma * np.sqrt(w / MINUTE_MS))
+            z_ok = np.isfinite(z)
+            hit = (np.abs(c_ret) >= threshold) | (z_ok & (np.abs(z) >= p.sharp_z))
+            hits = np.nonzero(hit)[0]
+            last = self._last_alert.get(w)
+            hit_ts = new_ts[cand[hits]]
+            k = 0
+            while k < len(hits):
+                t = int(hit_ts[k])
+                if last is not None and t < last + p.cooldown_ms:
+                    k = int(np.searchsorted(hit_ts, last + p.cooldown_ms, side="left"))
+                    continue
+                c = int(cand[hits[k]])
+                r = int(ref_c[c])
+                zk = float(z[hits[k]])
+                moves.append(
+                    SharpMove(
+                        symbol=self.sym.name,
+                        window_ms=w,
+                        ts=t,
+                        start_ts=int(ts[r]),
+                        p_start=float(price[r]),
+                        p_end=float(new_p[c]),
+                        ret=float(ret[c]),
+                        z=zk if np.isfinite(zk) else None,
+                        threshold=threshold,
+                    )
+                )
+                last = t
+                k += 1
+            if last is not None:
+                self._last_alert[w] = last
+        moves.sort(key=lambda m: (m.ts, m.window_ms))
+        return moves
+
+    def forget_before(self, ts: int) -> None:
+        """Drop cool-down marks that can no longer matter."""
+        for w, t in list(self._last_alert.items()):
+            if t + self.params.cooldown_ms < ts:
+                del self._last_alert[w]
