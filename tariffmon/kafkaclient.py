@@ -1,0 +1,217 @@
+"""kafka-python plumbing shared by producers, admin tools, recorders and tests.
+
+:func:`client_config` turns :class:`~tariffmon.settings.KafkaSettings` into the keyword
+arguments every kafka-python client takes (bootstrap, client id, security); the password is
+only ever handed to kafka-python, never logged.  :func:`wait_for_broker` and
+:func:`ensure_topics` retry exactly the errors kafka-python marks ``retriable``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError, NodeNotReadyError, TopicAlreadyExistsError, for_code
+
+from tariffmon.errors import BrokerError, ConfigError
+from tariffmon.settings import KafkaSettings, Settings
+
+log = logging.getLogger(__name__)
+
+#: Topic configuration applied to every topic we create: keep records whatever their age,
+#: because a replay publishes 2025 event times as Kafka timestamps.
+TOPIC_CONFIGS: dict[str, str] = {"retention.ms": "-1"}
+
+
+def client_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """The kafka-python keyword arguments for bootstrap, client id and security.
+
+    Valid for ``KafkaProducer``, ``KafkaConsumer`` and ``KafkaAdminClient`` alike; add the
+    client-specific ones (acks, group_id, ...) on top.
+    """
+    cfg: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_list(),
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+        "request_timeout_ms": kafka.request_timeout_ms,
+    }
+    if kafka.security_protocol.startswith("SASL"):
+        cfg["sasl_mechanism"] = kafka.sasl_mechanism
+        cfg["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            cfg["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    if kafka.security_protocol.endswith("SSL"):
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(kafka, name)
+            if path is not None:
+                cfg[name] = str(path)
+    return cfg
+
+
+def describe(kafka: KafkaSettings) -> str:
+    """Where and how we connect, for log and error messages (never the password)."""
+    who = f" as {kafka.sasl_username!r}" if kafka.security_protocol.startswith("SASL") else ""
+    return f"{kafka.bootstrap_servers} ({kafka.security_protocol}{who})"
+
+
+def admin_client(kafka: KafkaSettings, *, bootstrap_timeout_s: float = 30.0) -> Any:
+    """A connected ``KafkaAdminClient``; close it when done."""
+    return KafkaAdminClient(
+        **client_config(kafka), bootstrap_timeout_ms=max(1, int(bootstrap_timeout_s * 1000))
+    )
+
+
+def probe(kafka: KafkaSettings, timeout_s: float = 5.0) -> dict[str, Any]:
+    """One attempt to reach the cluster; returns its description (cluster id, brokers).
+
+    Raises kafka-python's KafkaError as is; a cluster that answers without a registered
+    broker yet raises a retriable KafkaError too.
+    """
+    admin = admin_client(kafka, bootstrap_timeout_s=timeout_s)
+    try:
+        cluster: dict[str, Any] = admin.describe_cluster()
+    finally:
+        admin.close()
+    if not cluster.get("brokers"):
+        raise NodeNotReadyError("the cluster answers but no broker is registered yet")
+    return cluster
+
+
+def wait_for_broker(kafka: KafkaSettings, timeout: float = 30.0) -> dict[str, Any]:
+    """Wait until the cluster answers; raise BrokerError naming the address otherwise.
+
+    Retriable kafka-python errors (nothing listening yet, broker still starting) are retried
+    until ``timeout`` seconds have passed; any other error (e.g. failed authentication) is
+    reported at once.
+    """
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            return probe(kafka, timeout_s=min(5.0, max(0.5, remaining)))
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise BrokerError(
+                    f"Kafka at {describe(kafka)} refused us: {exc}"
+                ) from exc
+            last = exc
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    raise BrokerError(
+        f"no Kafka broker answered at {describe(kafka)} within {timeout:g} s"
+        + (f" (last error: {last})" if last else "")
+    )
+
+
+def wanted_topics(settings: Settings) -> dict[str, int]:
+    """Topic name -> partition count for every topic the settings name."""
+    topics = settings.topics
+    return {name: topics.partitions_of(stream) for stream, name in topics.all_topics().items()}
+
+
+def ensure_topics(
+    settings: Settings,
+    topics: Mapping[str, int] | None = None,
+    *,
+    timeout: float = 60.0,
+) -> dict[str, str]:
+    """Create the topics (default: all of the settings') unless they exist; idempotent.
+
+    Returns topic name -> ``"created"`` or ``"exists"``.  An existing topic with another
+    partition count than wanted is a ConfigError: ticks and reaction requests must stay
+    co-partitioned, and Kafka cannot shrink a topic.
+    """
+    wanted = dict(topics if topics is not None else wanted_topics(settings))
+    if not wanted:
+        return {}
+    replication = settings.topics.replication_factor
+    deadline = time.monotonic() + timeout
+    outcome: dict[str, str] = {}
+    admin = _admin_until(settings.kafka, deadline)
+    try:
+        pending = dict(wanted)
+        while pending:
+            request = {
+                name: {"num_partitions": n, "replication_factor": replication,
+                       "configs": dict(TOPIC_CONFIGS)}
+                for name, n in pending.items()
+            }
+            try:
+                result = admin.create_topics(request, raise_errors=False)
+            except KafkaError as exc:
+                _retry_or_raise(exc, deadline, "creating topics", settings.kafka)
+                continue
+            retry_errors: list[str] = []
+            for item in result["topics"]:
+                name, code = item["name"], item["error_code"]
+                err = for_code(code)
+                if code == 0:
+                    outcome[name] = "created"
+                    pending.pop(name, None)
+                elif err is TopicAlreadyExistsError:
+                    outcome[name] = "exists"
+                    pending.pop(name, None)
+                elif err.retriable:
+                    retry_errors.append(f"{name}: {err.__name__}")
+                else:
+                    raise BrokerError(
+                        f"cannot create topic {name!r} at {describe(settings.kafka)}: "
+                        f"{err.__name__} {item.get('error_message') or ''}".rstrip()
+                    )
+            if pending:
+                if time.monotonic() >= deadline:
+                    raise BrokerError(
+                        f"topics not created within {timeout:g} s: {', '.join(retry_errors)}"
+                    )
+                time.sleep(0.3)
+        _wait_ready(admin, list(wanted), deadline, timeout)
+        _check_partitions(admin, wanted, outcome)
+    finally:
+        admin.close()
+    created = sorted(n for n, o in outcome.items() if o == "created")
+    if created:
+        log.info("created topics %s", ", ".join(created))
+    return outcome
+
+
+def _admin_until(kafka: KafkaSettings, deadline: float) -> Any:
+    while True:
+        try:
+            return admin_client(kafka, bootstrap_timeout_s=max(0.5, deadline - time.monotonic()))
+        except KafkaError as exc:
+            _retry_or_raise(exc, deadline, "connecting", kafka)
+
+
+def _retry_or_raise(exc: KafkaError, deadline: float, doing: str, kafka: KafkaSettings) -> None:
+    if not exc.retriable or time.monotonic() >= deadline:
+        raise BrokerError(f"{doing} at {describe(kafka)} failed: {exc}") from exc
+    log.debug("%s: retrying after %s", doing, exc)
+    time.sleep(0.3)
+
+
+def _wait_ready(admin: Any, names: list[str], deadline: float, timeout: float) -> None:
+    """Block until every topic has a leader for each partition (KRaft propagates lazily)."""
+    try:
+        admin.wait_for_topics(names, timeout_ms=max(1, int((deadline - time.monotonic()) * 1000)))
+    except KafkaError as exc:
+        raise BrokerError(f"topics not ready within {timeout:g} s: {exc}") from exc
+
+
+def _check_partitions(admin: Any, wanted: Mapping[str, int], outcome: Mapping[str, str]) -> None:
+    existing = [n for n, o in outcome.items() if o == "exists"]
+    if not existing:
+        return
+    for info in admin.describe_topics(existing):
+        name = info["name"]
+        have = len(info.get("partitions") or [])
+        if have != wanted[name]:
+            raise ConfigError(
+                "topics",
+                f"topic {name!r} already exists with {have} partitions, the settings want "
+                f"{wanted[name]}; delete the topic or change the partition setting",
+            )
