@@ -1,0 +1,37 @@
+# The tariffmon image: one image for every Python process of docker-compose.yml
+# (topic creation, worker, tick producer, headline producer), run as `tariffmon <command>`.
+#   docker build -t tariffmon .
+#   docker run --rm tariffmon tariffmon --help
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies and code first, configuration last: editing config/ does not reinstall.
+COPY pyproject.toml README.md ./
+COPY tariffmon ./tariffmon
+COPY streams ./streams
+COPY producers ./producers
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin tariffmon \
+    && mkdir -p /var/lib/tariffmon/faust \
+    && chown -R tariffmon /var/lib/tariffmon
+
+COPY config ./config
+
+# The package is installed into site-packages, so point the settings at the files of this
+# image explicitly; Compose adds the addresses (TARIFFMON_KAFKA__BOOTSTRAP_SERVERS ...).
+ENV TARIFFMON_CONFIG=/app/config/tariffmon.toml \
+    TARIFFMON_CLASSIFIER__RULES_FILE=/app/config/classifier.yaml \
+    TARIFFMON_WORKER__DATA_DIR=/var/lib/tariffmon/faust \
+    TARIFFMON_METRICS__HOST=0.0.0.0
+
+USER tariffmon
+VOLUME ["/var/lib/tariffmon"]
+EXPOSE 9464 9465
+
+CMD ["tariffmon", "--help"]
