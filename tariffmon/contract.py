@@ -15,9 +15,10 @@ day; the offline backtest leaves the fixed ceiling).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar
 
 import orjson
@@ -238,6 +239,12 @@ def dumps(obj: Mapping[str, Any]) -> bytes:
 _M = TypeVar("_M", bound="Message")
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The data fields of a message class (``dataclasses.fields`` skips the ClassVars)."""
+    return tuple(f.name for f in fields(cls))
+
+
 class Message:
     """Behaviour shared by every message dataclass: JSON both ways."""
 
@@ -246,8 +253,11 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form as a dict; optional fields that are unset are left out."""
+        # getattr over the fields, not dataclasses.asdict: asdict deep-copies every value and
+        # dominated the cost of encoding on the replay and worker hot paths
         out: dict[str, Any] = {"v": SCHEMA_VERSION}
-        for k, val in asdict(self).items():  # type: ignore[call-overload]
+        for k in _field_names(type(self)):
+            val = getattr(self, k)
             if val is None:
                 continue
             out[k] = list(val) if isinstance(val, tuple) else val

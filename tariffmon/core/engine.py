@@ -40,6 +40,8 @@ class Rejection:
     symbol: str
     reason: str
     detail: str
+    #: for ticks: the position of the rejected tick within the batch given to the engine
+    index: int = -1
 
 
 @dataclass(slots=True)
@@ -158,10 +160,10 @@ class SymbolState:
         if latest is not None:
             ok &= ts >= latest
         if not ok.all():
-            for i in np.nonzero(~ok)[0][:100]:
+            for i in np.nonzero(~ok)[0]:
                 out.rejected.append(
                     Rejection("tick", self.sym.name, "out_of_order",
-                              f"tick at {int(ts[i])} is older than an earlier tick")
+                              f"tick at {int(ts[i])} is older than an earlier tick", int(i))
                 )
             ts, price, interval = ts[ok], price[ok], interval[ok]
         if len(ts) == 0:
@@ -274,19 +276,24 @@ class ReactionEngine:
         return self.state(symbol).add_ticks(ts, price, interval)
 
     def on_tick_list(self, ticks: Sequence[Tick]) -> EngineOutput:
-        """Ticks as contract objects, any symbols, in arrival order (the live path)."""
+        """Ticks as contract objects, any symbols, in arrival order (the live path).
+
+        Rejections carry the index of the tick within ``ticks``.
+        """
         out = EngineOutput()
-        run: list[Tick] = []
-        for t in ticks:
-            if run and t.symbol != run[0].symbol:
-                out.extend(self._run(run))
-                run = []
-            run.append(t)
-        if run:
-            out.extend(self._run(run))
+        begin = 0
+        for end in range(1, len(ticks) + 1):
+            if end == len(ticks) or ticks[end].symbol != ticks[begin].symbol:
+                res = self._run(ticks[begin:end])
+                res.rejected = [
+                    dataclasses.replace(r, index=r.index + begin) if r.index >= 0 else r
+                    for r in res.rejected
+                ]
+                out.extend(res)
+                begin = end
         return out
 
-    def _run(self, run: list[Tick]) -> EngineOutput:
+    def _run(self, run: Sequence[Tick]) -> EngineOutput:
         ts = np.fromiter((t.ts for t in run), dtype=np.int64, count=len(run))
         price = np.fromiter((t.price for t in run), dtype=np.float64, count=len(run))
         interval = np.fromiter(

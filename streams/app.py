@@ -1,0 +1,66 @@
+"""Build the Faust application from the settings (never at import time)."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import faust
+
+from tariffmon.settings import KafkaSettings, Settings
+
+
+def broker_credentials(kafka: KafkaSettings) -> Any:
+    """Faust's credentials object for the configured security protocol (None for PLAINTEXT)."""
+    context = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+        )
+        if kafka.ssl_certfile:
+            context.load_cert_chain(
+                str(kafka.ssl_certfile), str(kafka.ssl_keyfile) if kafka.ssl_keyfile else None
+            )
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def build_app(settings: Settings) -> faust.App:
+    """A Faust app for ``settings``: raw bytes in and out, at-least-once, no web server.
+
+    Values stay raw bytes so that decoding happens in our code, where a bad record becomes a
+    dead letter instead of a crashed agent.  Offsets are committed only after the outputs of
+    the events before them have been flushed (Faust flushes its producer before committing).
+    """
+    kafka = settings.kafka
+    brokers = ";".join(f"kafka://{b}" for b in kafka.bootstrap_list())
+    return faust.App(
+        settings.worker.app_id,
+        broker=brokers,
+        broker_credentials=broker_credentials(kafka),
+        broker_client_id=kafka.client_id,
+        store="memory://",
+        datadir=str(settings.worker.data_dir),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topics.symbol_partitions,
+        topic_replication_factor=settings.topics.replication_factor,
+        topic_allow_declare=True,
+        broker_commit_interval=settings.worker.commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=5,
+        producer_max_request_size=1_048_576,
+        stream_wait_empty=True,
+        web_enabled=False,
+        autodiscover=False,
+    )

@@ -1,0 +1,283 @@
+"""The worker's two stages as plain objects: Kafka records in, Kafka records out.
+
+The Faust agents in :mod:`streams.agents` only move records between Kafka and these stages,
+which keeps every decision (decode or dead-letter, classify, fan out, measure) testable
+without a broker and identical for every way of driving it.
+
+* :class:`HeadlineStage`: raw headline -> classified headline (+ story cluster) and, for a new
+  tariff story, one reaction request per symbol, keyed by the symbol so that it lands on the
+  partition of that symbol's ticks.
+* :class:`ReactionStage`: ticks and reaction requests of one symbol partition -> reactions,
+  sharp-move alerts, dead letters.  One core engine per input partition, so that a partition
+  moving to another worker takes exactly its own state with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from streams.deadletter import dead_letter
+from tariffmon.contract import (
+    Alert,
+    ClassifiedHeadline,
+    Headline,
+    Limits,
+    Message,
+    Reaction,
+    ReactionRequest,
+    Tick,
+)
+from tariffmon.core.classifier import TariffClassifier
+from tariffmon.core.clustering import StoryClusterer
+from tariffmon.core.engine import EngineOutput, ReactionEngine
+from tariffmon.core.headlines import classify_headline, reaction_requests
+from tariffmon.core.params import EngineParams, engine_params
+from tariffmon.core.text import normalize
+from tariffmon.errors import ContractError
+from tariffmon.metrics.worker import WorkerMetrics
+from tariffmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """One consumed Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One record to publish; its Kafka timestamp is the event time it describes."""
+
+    topic: str
+    key: str
+    value: bytes
+    timestamp_ms: int
+
+    @staticmethod
+    def of(topic: str, msg: Message, key: str, ts_ms: int) -> OutRecord:
+        """Wrap a contract message."""
+        return OutRecord(topic, key, msg.encode(), ts_ms)
+
+
+@dataclass(slots=True)
+class StageResult:
+    """What a stage produced for a batch."""
+
+    records: list[OutRecord] = field(default_factory=list)
+    reactions: list[Reaction] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+class _DeadLettering:
+    """Shared by both stages: turn a bad input into a dead letter, count it, log it."""
+
+    def __init__(self, settings: Settings, metrics: WorkerMetrics | None, stage: str) -> None:
+        self._dlq_topic = settings.topics.deadletter
+        self._metrics = metrics
+        self._stage = stage
+
+    def _dead(self, rec: InRecord, reason: str, error: str) -> OutRecord:
+        dl = dead_letter(
+            topic=rec.topic, partition=rec.partition, offset=rec.offset,
+            timestamp_ms=rec.timestamp_ms, key=rec.key, value=rec.value,
+            reason=reason, error=error, stage=self._stage,
+        )
+        if self._metrics is not None:
+            self._metrics.dead_letter(rec.topic, reason)
+        return OutRecord.of(self._dlq_topic, dl, dl.key, max(0, rec.timestamp_ms))
+
+
+class HeadlineStage(_DeadLettering):
+    """Classify raw headlines, cluster stories, fan tariff stories out to the symbols."""
+
+    def __init__(
+        self, settings: Settings, metrics: WorkerMetrics | None = None, clock: Clock = time.time
+    ) -> None:
+        super().__init__(settings, metrics, "classify")
+        self.settings = settings
+        self.classifier = TariffClassifier.from_file(
+            settings.classifier.rules_file, settings.classifier.threshold
+        )
+        eng = settings.engine
+        self.clusterer = StoryClusterer(
+            window_ms=eng.cluster_window_s * 1_000, similarity=eng.cluster_similarity
+        )
+        self._symbols = [s.name for s in settings.symbols]
+        self._symbol_set = settings.symbol_names()
+        self._clock = clock
+        self._metrics = metrics
+
+    def process(self, rec: InRecord) -> StageResult:
+        """One raw headline record."""
+        out = StageResult()
+        now_s = self._clock()
+        limits = Limits.from_now(int(now_s * 1000), self._symbol_set)
+        try:
+            headline = Headline.decode(rec.value or b"", limits)
+        except ContractError as exc:
+            out.records.append(self._dead(rec, exc.reason, str(exc)))
+            return out
+        ch = classify_headline(headline, self.classifier, self.clusterer)
+        t = self.settings.topics
+        out.records.append(OutRecord.of(t.classified, ch, ch.key, ch.ts))
+        for req in reaction_requests(ch, self._symbols):
+            out.records.append(OutRecord.of(t.requests, req, req.key, req.t0))
+        if self._metrics is not None:
+            self._metrics.observe_headline(ch, now_s)
+        return out
+
+    def internal_error(self, rec: InRecord, exc: Exception) -> StageResult:
+        """Dead-letter a headline whose processing hit a bug, so that it is not lost."""
+        return StageResult(records=[self._dead(rec, "internal_error", repr(exc))])
+
+    def restore(self, classified: Iterable[ClassifiedHeadline]) -> int:
+        """Re-learn recent story clusters from the classified topic after a restart."""
+        # assignment is a pure function of the tariff headlines in order: replaying them
+        # through the clusterer rebuilds exactly the state it had
+        n = 0
+        for ch in classified:
+            if ch.is_tariff:
+                self.clusterer.assign(ch.id, ch.ts, normalize(ch.title))
+                n += 1
+        return n
+
+
+class ReactionStage(_DeadLettering):
+    """Run the core over one worker's symbol partitions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: WorkerMetrics | None = None,
+        clock: Clock = time.time,
+        params: EngineParams | None = None,
+    ) -> None:
+        super().__init__(settings, metrics, "react")
+        self.settings = settings
+        self.params = params or engine_params(settings)
+        self._engines: dict[int, ReactionEngine] = {}
+        self._clock = clock
+        self._metrics = metrics
+        self._symbols = settings.symbol_names()
+        self._alert_keys: set[str] = set()
+
+    # ------------------------------------------------------------------ partitions
+
+    def has_partition(self, partition: int) -> bool:
+        """Whether this worker holds state for ``partition``."""
+        return partition in self._engines
+
+    def drop_partition(self, partition: int) -> None:
+        """Forget a revoked partition (its next owner rebuilds it from Kafka)."""
+        self._engines.pop(partition, None)
+
+    def engine(self, partition: int) -> ReactionEngine:
+        """The engine of one partition (created empty on first use)."""
+        eng = self._engines.get(partition)
+        if eng is None:
+            eng = self._engines[partition] = ReactionEngine(self.params)
+        return eng
+
+    def recover(self, partition: int, records: Sequence[InRecord]) -> int:
+        """Replay already-processed records (in event-time order) with outputs suppressed.
+
+        Their outputs were published before their offsets were committed; recomputing them
+        rebuilds pending reactions, tick history, dedupe and cool-down state exactly.
+        """
+        self._engines.pop(partition, None)
+        self.process_batch(records, publish=False)
+        return len(records)
+
+    # ------------------------------------------------------------------ records
+
+    def process_batch(self, records: Sequence[InRecord], *, publish: bool = True) -> StageResult:
+        """Ticks and requests as they arrived; consecutive ticks are fed as one batch."""
+        out = StageResult()
+        now_s = self._clock()
+        limits = Limits.from_now(int(now_s * 1000), self._symbols)
+        requests_topic = self.settings.topics.requests
+        run: list[Tick] = []
+        run_recs: list[InRecord] = []
+        run_partition = -1
+        last_tick: dict[str, Tick] = {}
+        counts: dict[str, int] = {}
+        for rec in records:
+            try:
+                if rec.topic == requests_topic:
+                    req = ReactionRequest.decode(rec.value or b"", limits)
+                    if run:
+                        self._emit(out, self.engine(run_partition).on_tick_list(run), publish,
+                                   run_recs)
+                        run, run_recs = [], []
+                    self._emit(out, self.engine(rec.partition).on_request(req), publish, [rec])
+                    continue
+                tick = Tick.decode(rec.value or b"", limits)
+            except ContractError as exc:
+                if publish:
+                    out.records.append(self._dead(rec, exc.reason, str(exc)))
+                continue
+            if run and rec.partition != run_partition:
+                self._emit(out, self.engine(run_partition).on_tick_list(run), publish, run_recs)
+                run, run_recs = [], []
+            run.append(tick)
+            run_recs.append(rec)
+            run_partition = rec.partition
+            last_tick[tick.symbol] = tick
+            counts[tick.symbol] = counts.get(tick.symbol, 0) + 1
+        if run:
+            self._emit(out, self.engine(run_partition).on_tick_list(run), publish, run_recs)
+        if publish and self._metrics is not None:
+            for sym, tick in last_tick.items():
+                self._metrics.observe_ticks(sym, counts[sym], tick, now_s)
+                st = self.engine_for_symbol(sym)
+                if st is not None:
+                    for w, r in st.rolling_returns(sym).items():
+                        self._metrics.observe_rolling_return(sym, w // 1000, r)
+        return out
+
+    def engine_for_symbol(self, symbol: str) -> ReactionEngine | None:
+        """The engine currently holding ``symbol``'s ticks, if any."""
+        for eng in self._engines.values():
+            if eng.latest_ts(symbol) is not None:
+                return eng
+        return None
+
+    def _emit(
+        self, out: StageResult, res: EngineOutput, publish: bool, inputs: Sequence[InRecord]
+    ) -> None:
+        if not publish:
+            return
+        t = self.settings.topics
+        for r in res.reactions:
+            out.records.append(OutRecord.of(t.reactions, r, r.key, r.t1))
+            out.reactions.append(r)
+            if self._metrics is not None:
+                self._metrics.observe_reaction(r)
+        for a in res.alerts:
+            out.records.append(OutRecord.of(t.alerts, a, a.key, a.ts))
+            out.alerts.append(a)
+            # a re-issued alert (late headline joined its look-back) is not a new sharp move
+            if self._metrics is not None and a.key not in self._alert_keys:
+                if len(self._alert_keys) > 100_000:
+                    self._alert_keys.clear()
+                self._alert_keys.add(a.key)
+                self._metrics.observe_alert(a)
+        for rej in res.rejected:
+            # valid input the engine cannot use (too late, out of order): kept, not lost
+            rec = inputs[rej.index] if 0 <= rej.index < len(inputs) else inputs[0]
+            out.records.append(self._dead(rec, rej.reason, f"{rej.kind}: {rej.detail}"))
+            if self._metrics is not None and rej.reason == "too_late":
+                self._metrics.late_input(rej.kind)
