@@ -1,17 +1,167 @@
-"""`tariffmon produce` (placeholder until its issue lands)."""
+"""`tariffmon produce ticks|headlines`: the live producers (yfinance ticks, headline feeds)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
+
+from producers.errors import report_errors
 
 
 def register(sub: Any) -> None:
-    """Add the `produce` subcommand."""
-    p = sub.add_parser("produce", help="(not built yet)")
-    p.set_defaults(func=run)
+    """Add the `produce` subcommand and its sources."""
+    p = sub.add_parser(
+        "produce",
+        help="publish live ticks (yfinance) or headlines (feeds, files) to Kafka",
+        description=(
+            "Run a live producer until SIGINT/SIGTERM, which flush what was sent and exit. "
+            "Nothing is published twice: at start the producer reads what the topic already "
+            "holds. Metrics are served on metrics.host:PORT/metrics."
+        ),
+    )
+    kinds = p.add_subparsers(dest="produce_kind", metavar="SOURCE", required=True)
+
+    t = kinds.add_parser(
+        "ticks",
+        help="USD/JPY, Nikkei 225 ... from yfinance (streaming, or 1-minute bars)",
+        description=(
+            "Publish the configured symbols' prices from yfinance: 'stream' listens to "
+            "Yahoo's streaming client (quotes) and polls one-minute bars while it is down; "
+            "'poll' publishes one-minute bars at their close (bar_close ticks). Each symbol "
+            "resumes after the newest tick already on the ticks topic. Source errors and "
+            "rate limits are retried with exponential backoff and jitter."
+        ),
+    )
+    t.add_argument("--mode", choices=("stream", "poll"), default=None,
+                   help="default: producer.tick_mode")
+    t.add_argument("--symbols", nargs="+", metavar="SYMBOL", default=None,
+                   help="canonical symbols to publish (default: all configured)")
+    t.add_argument("--poll-interval", type=float, default=None, metavar="SECONDS",
+                   help="seconds between bar polls (default: producer.poll_interval_s)")
+    t.add_argument("--once", action="store_true",
+                   help="poll bars once, publish what is new, flush and exit")
+    _metrics_arg(t, offset=0)
+    t.set_defaults(func=report_errors("produce", run))
+
+    h = kinds.add_parser(
+        "headlines",
+        help="RSS/Atom feeds and JSON-lines/CSV files, polled at an interval",
+        description=(
+            "Poll headline sources and publish each new headline once (its id hashes the "
+            "source and the normalised title). SOURCE is a feed URL, NAME=URL (NAME becomes "
+            "the headlines' source), or a .jsonl/.csv file with a 'title' column and "
+            "optional 'ts' (epoch ms or ISO-8601, UTC if no zone), 'source', 'url', "
+            "'summary'. Entries without a usable time get the fetch time, flagged "
+            "ts_estimated. A broken source is logged and counted; the others go on."
+        ),
+    )
+    h.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="feeds and files, added to producer.feeds")
+    h.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+                   help="seconds between polls (default: producer.feed_interval_s)")
+    h.add_argument("--once", action="store_true", help="poll once, flush and exit")
+    _metrics_arg(h, offset=1)
+    h.set_defaults(func=report_errors("produce", run))
+
+
+def _metrics_arg(p: argparse.ArgumentParser, offset: int) -> None:
+    default = "metrics.producer_port" + (f" + {offset}" if offset else "")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help=f"serve /metrics here; 0 = off (default: {default})")
+
+
+def _metrics_port(args: argparse.Namespace, settings: Any, offset: int) -> int | None:
+    if args.metrics_port is not None:
+        return int(args.metrics_port) or None
+    if not settings.metrics.enabled:
+        return None
+    return int(settings.metrics.producer_port) + offset
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise SystemExit("tariffmon produce: not built yet")
+    """Run the chosen producer until stopped."""
+    from tariffmon.settings import load_settings
+
+    settings = load_settings()
+    if args.produce_kind == "ticks":
+        return _run_ticks(args, settings)
+    return _run_headlines(args, settings)
+
+
+def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
+    from producers.backoff import Backoff
+    from producers.runtime import ensure_stream_topics, producer_runtime
+    from producers.ticks.runner import (
+        BarPoller,
+        QuoteStreamer,
+        fetch_bars_yfinance,
+        run_stream_blocking,
+        yfinance_ws_factory,
+    )
+    from producers.topic_reader import read_tail
+    from producers.watermarks import watermarks_from_records
+    from tariffmon.errors import ConfigError
+
+    wanted = args.symbols or [s.name for s in settings.symbols]
+    symbols = {}
+    for name in wanted:
+        symbols[name] = settings.symbol(name).yahoo  # ConfigError names an unknown symbol
+    mode = args.mode or settings.producer.tick_mode
+    if args.once and mode == "stream":
+        mode = "poll"
+    topic = settings.topics.ticks
+    ensure_stream_topics(settings, ["ticks"])
+    marks = watermarks_from_records(read_tail(settings, topic))
+    interval = args.poll_interval or settings.producer.poll_interval_s
+    if interval <= 0:
+        raise ConfigError("--poll-interval", f"must be positive (got {interval})")
+    with producer_runtime(settings, metrics_port=_metrics_port(args, settings, 0)) as (
+        producer, metrics, stop,
+    ):
+        def publish(tick: Any) -> None:
+            producer.publish_message(topic, tick)
+
+        poller = BarPoller(symbols, fetch_bars_yfinance, publish, marks, metrics)
+        backoff = Backoff(settings.producer.backoff_initial_s, settings.producer.backoff_max_s)
+        if args.once:
+            n, failed = poller.poll_once()
+            print(f"published {n} bar_close ticks; failed: {', '.join(failed) or 'none'}")
+        elif mode == "poll":
+            poller.run(stop, interval, backoff)
+        else:
+            streamer = QuoteStreamer(symbols, yfinance_ws_factory(), publish, marks, metrics,
+                                     poller=poller)
+            run_stream_blocking(streamer, stop, backoff)
+    print(json.dumps(producer.summary()))
+    return 1 if producer.failed else 0
+
+
+def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
+    from producers.headlines.feeds import fetch_url
+    from producers.headlines.poller import HeadlinePoller, SeenIds, split_sources
+    from producers.runtime import ensure_stream_topics, producer_runtime
+    from producers.topic_reader import read_tail
+    from tariffmon.errors import ConfigError
+
+    feeds, files = split_sources([*settings.producer.feeds, *args.sources])
+    if not feeds and not files:
+        raise ConfigError("producer.feeds", "no headline source: configure feeds or pass some")
+    topic = settings.topics.headlines
+    ensure_stream_topics(settings, ["headlines"])
+    seen = SeenIds.from_records(read_tail(settings, topic, per_partition=5_000))
+    interval = args.interval or settings.producer.feed_interval_s
+    with producer_runtime(settings, metrics_port=_metrics_port(args, settings, 1)) as (
+        producer, metrics, stop,
+    ):
+        def publish(head: Any) -> None:
+            producer.publish_message(topic, head)
+
+        poller = HeadlinePoller(feeds, files, publish, seen, metrics, fetch=fetch_url)
+        if args.once:
+            n, failed = poller.poll_once()
+            print(f"published {n} headlines; failed sources: {', '.join(failed) or 'none'}")
+        else:
+            poller.run(stop, interval)
+    print(json.dumps(producer.summary()))
+    return 1 if producer.failed else 0

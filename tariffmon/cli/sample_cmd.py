@@ -1,4 +1,4 @@
-"""`tariffmon sample` (placeholder until its issue lands)."""
+"""`tariffmon sample`: regenerate the bundled sample deterministically."""
 
 from __future__ import annotations
 
@@ -8,10 +8,27 @@ from typing import Any
 
 def register(sub: Any) -> None:
     """Add the `sample` subcommand."""
-    p = sub.add_parser("sample", help="(not built yet)")
+    p = sub.add_parser(
+        "sample",
+        help="regenerate the bundled sample (synthetic ticks and headlines, fixed seed)",
+        description=(
+            "Write the bundled sample - USD/JPY and Nikkei 225 quotes at one-second "
+            "resolution from Wed 2 to Mon 7 April 2025 (UTC) and 30 headlines written for it - "
+            "as recorded-stream files into OUT. The same seed gives byte-identical files. "
+            "See data/sample/README.md."
+        ),
+    )
+    p.add_argument("--out", default="data/sample", metavar="DIR",
+                   help="output folder (default: data/sample)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the bundled one)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise SystemExit("tariffmon sample: not built yet")
+    """Generate the sample files."""
+    from producers.sample import DEFAULT_SEED, write_sample
+
+    written = write_sample(args.out, DEFAULT_SEED if args.seed is None else args.seed)
+    for name, n in written.items():
+        print(f"{args.out}/{name}: {n} events")
+    return 0

@@ -1,0 +1,136 @@
+"""Reading topics without a consumer group: the tail of each partition, or a bounded range.
+
+Producers resume from what a topic already holds (the newest tick per symbol, the ids of
+recent headlines) and ``tariffmon record`` copies topics to files; both assign partitions
+explicitly, commit nothing and stop at the end offsets seen when they started (or when idle).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from producers.errors import ProducerError
+from tariffmon.kafkaclient import client_config
+from tariffmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _consumer(settings: Settings) -> Any:
+    return KafkaConsumer(
+        **client_config(settings.kafka),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # only committed data: an aborted or in-flight transaction is never "already sent"
+        isolation_level="read_committed",
+    )
+
+
+def _partitions(consumer: Any, topic: str, timeout_s: float) -> list[TopicPartition]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        parts = consumer.partitions_for_topic(topic)
+        if parts:
+            return [TopicPartition(topic, p) for p in sorted(parts)]
+        if time.monotonic() >= deadline:
+            return []
+        time.sleep(0.2)
+
+
+def read_tail(
+    settings: Settings, topic: str, per_partition: int = 200, timeout_s: float = 30.0
+) -> list[Any]:
+    """The last ``per_partition`` records of every partition of ``topic`` (oldest first each).
+
+    A topic that does not exist yet has no tail: returns ``[]``.
+    """
+    consumer = _consumer(settings)
+    try:
+        parts = _partitions(consumer, topic, min(timeout_s, 5.0))
+        if not parts:
+            return []
+        consumer.assign(parts)
+        begin = consumer.beginning_offsets(parts)
+        end = consumer.end_offsets(parts)
+        for tp in parts:
+            consumer.seek(tp, max(begin[tp], end[tp] - per_partition))
+        return list(_until_end(consumer, end, timeout_s, idle_timeout_s=None))
+    finally:
+        consumer.close()
+
+
+def read_range(
+    settings: Settings,
+    topics: Iterable[str],
+    *,
+    from_beginning: bool = True,
+    follow: bool = False,
+    idle_timeout_s: float | None = 5.0,
+    max_messages: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    timeout_s: float = 30.0,
+) -> Iterator[Any]:
+    """Records of ``topics``: from the beginning (or the end) up to the end offsets at start.
+
+    With ``follow`` it keeps reading new records until ``idle_timeout_s`` passes with none
+    (``None``: until ``should_stop``).  ``max_messages`` bounds the count.
+    """
+    consumer = _consumer(settings)
+    try:
+        parts: list[TopicPartition] = []
+        for topic in topics:
+            found = _partitions(consumer, topic, min(timeout_s, 10.0))
+            if not found:
+                raise ProducerError(f"topic {topic!r} does not exist")
+            parts.extend(found)
+        consumer.assign(parts)
+        if from_beginning:
+            consumer.seek_to_beginning(*parts)
+        else:
+            consumer.seek_to_end(*parts)
+            for tp in parts:
+                consumer.position(tp)  # resolve "end" now, not at the first poll
+        end = None if follow else consumer.end_offsets(parts)
+        records = _until_end(consumer, end, timeout_s, idle_timeout_s, should_stop)
+        for n, rec in enumerate(records, start=1):
+            yield rec
+            if max_messages is not None and n >= max_messages:
+                return
+    finally:
+        consumer.close()
+
+
+def _until_end(
+    consumer: Any,
+    end: dict[TopicPartition, int] | None,
+    timeout_s: float,
+    idle_timeout_s: float | None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Any]:
+    """Poll until every partition reached ``end`` (or, without ``end``, until idle/stopped)."""
+    deadline = time.monotonic() + timeout_s
+    last_data = time.monotonic()
+    while not should_stop():
+        if end is not None and all(consumer.position(tp) >= off for tp, off in end.items()):
+            return
+        batch = consumer.poll(timeout_ms=200)
+        now = time.monotonic()
+        if batch:
+            last_data = now
+            deadline = now + timeout_s
+            for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
+                yield from batch[tp]
+            continue
+        if end is None:
+            if idle_timeout_s is not None and now - last_data >= idle_timeout_s:
+                return
+        elif now >= deadline:
+            missing = {f"{tp.topic}[{tp.partition}]": off - consumer.position(tp)
+                       for tp, off in end.items() if consumer.position(tp) < off}
+            raise ProducerError(f"reading stalled for {timeout_s:g} s; records left: {missing}")
