@@ -15,7 +15,6 @@ day; the offline backtest leaves the fixed ceiling).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -239,10 +238,15 @@ def dumps(obj: Mapping[str, Any]) -> bytes:
 _M = TypeVar("_M", bound="Message")
 
 
-@functools.cache
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
     """The data fields of a message class (``dataclasses.fields`` skips the ClassVars)."""
-    return tuple(f.name for f in fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 class Message:

@@ -11,6 +11,7 @@ process fails at start-up rather than later.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -294,9 +295,32 @@ class Settings(BaseSettings):
                 return s
         raise ConfigError("symbols", f"unknown symbol {name!r}")
 
+    def to_env(self) -> dict[str, str]:
+        """``TARIFFMON_*`` variables that make another process load these same settings.
+
+        Used to hand settings to child processes (the demo's worker); includes secrets, so
+        the result belongs in a child's environment only, never in a log.
+        """
+        out: dict[str, str] = {}
+        for section, value in self.model_dump(mode="json").items():
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    out[f"TARIFFMON_{section.upper()}__{key.upper()}"] = _env_value(item)
+            else:
+                out[f"TARIFFMON_{section.upper()}"] = _env_value(value)
+        if self.kafka.sasl_password is not None:
+            out["TARIFFMON_KAFKA__SASL_PASSWORD"] = self.kafka.sasl_password.get_secret_value()
+        return {k: v for k, v in out.items() if v != "null"}
+
     def symbol_names(self) -> frozenset[str]:
         """The canonical symbols, for contract validation."""
         return frozenset(s.name for s in self.symbols)
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def _config_file() -> Path | None:

@@ -1,17 +1,49 @@
-"""`tariffmon demo` (placeholder until its issue lands)."""
+"""``tariffmon demo``: the live pipeline end to end on the bundled sample."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
+
+from tariffmon.settings import load_settings
 
 
 def register(sub: Any) -> None:
-    """Add the `demo` subcommand."""
-    p = sub.add_parser("demo", help="(not built yet)")
+    """Add the ``demo`` subcommand."""
+    p = sub.add_parser(
+        "demo",
+        help="start broker and worker, replay the bundled sample, print the reactions",
+        description=(
+            "Run the live path end to end: start the local Kafka broker (unless "
+            "TARIFFMON_KAFKA__BOOTSTRAP_SERVERS or --bootstrap names a cluster), start a "
+            "worker, replay data/sample at full speed into topics of this run, print each "
+            "reaction as it arrives, then keep the worker and its metrics endpoint up until "
+            "Ctrl-C. For the offline version with no Kafka or Java: tariffmon backtest."
+        ),
+    )
+    p.add_argument("--bootstrap", help="use this Kafka cluster instead of the local broker")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="worker metrics port (default: metrics.worker_port)")
+    p.add_argument("--files", nargs="+", type=Path, default=None,
+                   help="recorded-stream files to replay (default: data/sample/*)")
+    p.add_argument("--exit-when-done", action="store_true",
+                   help="stop the worker and exit once the reactions are printed")
+    p.add_argument("--idle", type=float, default=15.0,
+                   help="seconds without a new reaction that end the listing (default 15)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise SystemExit("tariffmon demo: not built yet")
+    """Run the demo."""
+    from tariffmon.demo import Demo
+
+    settings = load_settings()
+    bootstrap = args.bootstrap
+    if bootstrap is None and os.environ.get("TARIFFMON_KAFKA__BOOTSTRAP_SERVERS"):
+        bootstrap = settings.kafka.bootstrap_servers
+    demo = Demo(settings, metrics_port=args.metrics_port or settings.metrics.worker_port,
+                bootstrap=bootstrap, files=args.files)
+    reactions = demo.run(keep_running=not args.exit_when_done, idle_s=args.idle)
+    return 0 if reactions else 1

@@ -180,17 +180,32 @@ class TariffClassifier:
         escalation = de_escalation = 0.0
         fired: list[str] = []
         for side, name, weight, pattern in self._cues:
-            if pattern is not None and pattern.search(folded) is not None:
-                fired.append(f"{side}:{name}")
-                if side == "escalation":
+            if pattern is None:
+                continue
+            for match in pattern.finditer(folded):
+                # "tariffs will not be postponed", "rules out a pause": a negated cue
+                # speaks for the other side
+                negated = _NEGATION.search(folded, max(0, match.start() - 30), match.start())
+                effective = side if negated is None else _OPPOSITE[side]
+                fired.append(f"{effective}:{name}" + (":negated" if negated else ""))
+                if effective == "escalation":
                     escalation += weight
                 else:
                     de_escalation += weight
+                break
         if escalation > de_escalation + _TIE:
             return "escalation", fired
         if de_escalation > escalation + _TIE:
             return "de-escalation", fired
         return "neutral", fired
+
+
+#: a negation in the few words before a direction cue
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|won't|wont|cannot|can't|without|rules? out|ruled out|ruling out|"
+    r"refus(?:e|es|ed|ing) to|den(?:y|ies|ied)|reject(?:s|ed)?)\b(?:\s+\S+){0,3}\s*$"
+)
+_OPPOSITE = {"escalation": "de-escalation", "de-escalation": "escalation"}
 
 
 def _blank(match: re.Match[str], masked: list[str]) -> str:

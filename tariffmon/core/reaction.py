@@ -3,7 +3,8 @@
 ``p0`` = last price at or before ``t0``; ``p1`` = last price at or before ``t1 = t_start + h``;
 ``ret = ln(p1/p0)``; ``z = ret / (sigma_1m * sqrt(h / 1 min))`` with ``sigma_1m`` from
 :func:`~tariffmon.core.volatility.realised_sigma_1m` ending at ``t0``; ``max_up`` /
-``max_down`` the largest log moves from ``p0`` within ``(t_start, t1]``.
+``max_down`` the largest log moves from ``p0`` within ``(t_start, t1]``.  For a gap
+reaction the volatility baseline ends at ``p0``'s tick, the last trading before the close.
 
 When the market is closed at ``t0`` (by its calendar, or because the last tick is older than
 the staleness bound plus the bar length, e.g. a holiday), the horizon starts at the first tick
@@ -76,8 +77,10 @@ def measure(
         max_down = min(0.0, math.log(float(window.min()) / p0))
     else:
         max_up = max_down = 0.0
+    # a closed market's baseline is the trading before it closed, not the silence since
+    vol_end = int(ts[i0]) if start.gap else req.t0
     sigma_arr, n_arr = realised_sigma_1m(
-        ts, price, series.interval, np.array([req.t0], dtype=np.int64),
+        ts, price, series.interval, np.array([vol_end], dtype=np.int64),
         params.baseline_ms, params.min_baseline_steps,
     )
     sigma = float(sigma_arr[0])

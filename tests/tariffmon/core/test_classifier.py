@@ -301,3 +301,18 @@ def test_real_tariff_headlines_are_found(clf: TariffClassifier) -> None:
     print(f"real tariff headlines classified as tariff: {len(texts) - len(missed)}/{len(texts)}"
           f" = {ratio:.3f}; missed: {missed}")
     assert ratio >= 0.85, missed
+
+
+@pytest.mark.parametrize(
+    ("text", "direction"),
+    [
+        ("US commerce secretary says tariffs will not be postponed", "escalation"),
+        ("Trump rules out pause on reciprocal tariffs for Japan", "escalation"),
+        ("Japan not planning retaliatory tariffs, says Ishiba", "de-escalation"),
+    ],
+)
+def test_negated_cue_speaks_for_the_other_side(
+    clf: TariffClassifier, text: str, direction: str
+) -> None:
+    result = clf.classify(text)
+    assert result.is_tariff and result.direction == direction

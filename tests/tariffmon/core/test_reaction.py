@@ -81,6 +81,10 @@ def test_gap_reaction_when_market_closed_at_t0() -> None:
     assert r.gap and r.t_start == int(ts2[0]) and r.t1 == int(ts2[0]) + 60 * SEC
     assert r.p0 == px[-1] and r.p1 == 147.0
     assert math.isclose(r.ret, math.log(147.0 / px[-1]))
+    # the baseline is Friday's trading before the close, not the silent weekend
+    steps = np.diff(np.log(px[-31:]))
+    assert r.sigma_1m is not None
+    assert math.isclose(r.sigma_1m, math.sqrt(float(np.mean(steps**2))), rel_tol=1e-9)
 
 
 def test_stale_feed_counts_as_closed_even_when_calendar_is_open() -> None:

@@ -1,0 +1,223 @@
+"""The live path end to end on the bundled sample: broker, worker, replay, reactions.
+
+``tariffmon demo`` starts the local broker (unless a bootstrap address is configured), starts a
+worker process, replays ``data/sample`` at full speed into topics of its own (so a second demo
+never mixes with the first), prints each reaction as the worker publishes it, and then leaves
+the worker and its metrics endpoint up until Ctrl-C, saying where to look.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import TextIO
+
+from kafka import KafkaConsumer
+
+from tariffmon.contract import Reaction
+from tariffmon.errors import ContractError, TariffmonError
+from tariffmon.kafkaclient import client_config, ensure_topics
+from tariffmon.localkafka import LocalBroker
+from tariffmon.settings import PROJECT_ROOT, Settings, TopicSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
+
+
+class DemoError(TariffmonError):
+    """The demo could not run one of its steps."""
+
+
+def sample_files(folder: Path = SAMPLE_DIR) -> list[Path]:
+    """The bundled sample's recorded-stream files."""
+    files = sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
+    if not files:
+        raise DemoError(f"no recorded-stream files in {folder} (run: tariffmon sample)")
+    return files
+
+
+def demo_settings(base: Settings, bootstrap: str, run_id: str, metrics_port: int) -> Settings:
+    """The settings of one demo run: its own topics, worker group and data folder."""
+    topics = {s: f"tariffmon.demo-{run_id}.{s}" for s in TopicSettings().all_topics()}
+    return load_settings(
+        kafka={**base.kafka.model_dump(exclude_none=True), "bootstrap_servers": bootstrap},
+        topics={**base.topics.model_dump(), **topics},
+        worker={**base.worker.model_dump(), "app_id": f"tariffmon-demo-{run_id}",
+                "data_dir": str(PROJECT_ROOT / "var" / "demo" / run_id)},
+        metrics={**base.metrics.model_dump(), "worker_port": metrics_port},
+    )
+
+
+def format_reaction(r: Reaction) -> str:
+    """One line per reaction: when, what, how much, how unusual."""
+    t0 = dt.datetime.fromtimestamp(r.t0 / 1000, dt.UTC).strftime("%a %d %b %H:%M")
+    z = "   n/a" if r.z is None else f"{r.z:+6.1f}"
+    marks = ("SIG " if r.significant else "    ") + ("GAP " if r.gap else "    ")
+    return (f"{t0}  {r.symbol:<6} {r.horizon_s // 60:>3}m  {r.ret * 10_000:+8.1f} bp  z {z}  "
+            f"{marks}{r.direction:<13.13} {r.title[:60]}")
+
+
+class Demo:
+    """One demo run; :meth:`run` drives it, every step printing to ``out``."""
+
+    def __init__(self, base: Settings, *, metrics_port: int, out: TextIO = sys.stdout,
+                 bootstrap: str | None = None, files: list[Path] | None = None) -> None:
+        self.base = base
+        self.metrics_port = metrics_port
+        self.out = out
+        self.bootstrap = bootstrap
+        self.files = files or sample_files()
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.worker_log: Path | None = None
+
+    def say(self, text: str) -> None:
+        """Print a line for the user."""
+        print(text, file=self.out, flush=True)
+
+    def run(self, *, keep_running: bool, idle_s: float = 15.0, max_wait_s: float = 600.0
+            ) -> list[Reaction]:
+        """Broker, worker, replay, reactions; then wait for Ctrl-C when ``keep_running``."""
+        bootstrap = self._broker()
+        run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        settings = demo_settings(self.base, bootstrap, run_id, self.metrics_port)
+        ensure_topics(settings)
+        self.say(f"topics: tariffmon.demo-{run_id}.*  (worker group {settings.worker.app_id})")
+        self._start_worker(settings)
+        try:
+            self._replay(settings)
+            reactions = self._print_reactions(settings, idle_s, max_wait_s)
+            self._where_to_look(settings, run_id, len(reactions))
+            if keep_running:
+                self._wait_for_interrupt()
+            return reactions
+        finally:
+            self._stop_worker()
+
+    def _broker(self) -> str:
+        if self.bootstrap:
+            self.say(f"using the Kafka cluster at {self.bootstrap}")
+            return self.bootstrap
+        broker = LocalBroker(self.base.local_broker)
+        self.say(f"starting the local Kafka broker on {broker.bootstrap} "
+                 "(first run: Maven fetches its jars) ...")
+        broker.start()
+        self.say(f"broker up at {broker.bootstrap}; data in {self.base.local_broker.home}")
+        return broker.bootstrap
+
+    def _start_worker(self, settings: Settings) -> None:
+        log_dir = Path(settings.worker.data_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.worker_log = log_dir / "worker.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TARIFFMON_")}
+        env.update(settings.to_env())
+        with self.worker_log.open("ab") as fh:
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "tariffmon.cli.main", "worker"],
+                env=env, stdout=fh, stderr=subprocess.STDOUT,
+            )
+        url = f"http://{settings.metrics.host}:{settings.metrics.worker_port}/metrics"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.worker.poll() is not None:
+                raise DemoError(f"the worker exited ({self.worker.returncode}); "
+                                f"see {self.worker_log}")
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                self.say(f"worker running (pid {self.worker.pid}); metrics on {url}")
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise DemoError(f"the worker's metrics did not answer on {url}; see {self.worker_log}")
+
+    def _replay(self, settings: Settings) -> None:
+        from producers.replay import replay
+        from producers.runtime import producer_runtime
+
+        names = [str(p.relative_to(PROJECT_ROOT)) if p.is_relative_to(PROJECT_ROOT) else str(p)
+                 for p in self.files]
+        self.say(f"replaying {', '.join(names)} at full speed ...")
+        with producer_runtime(settings, metrics_port=None) as (producer, _m, stop):
+            result = replay(self.files, producer, settings.topics.all_topics(), stop=stop)
+        self.say(f"replayed {result.acked} events in {result.elapsed_s:.1f}s "
+                 f"({result.rate:,.0f}/s); failed: {result.failed}")
+        if result.failed or result.interrupted:
+            raise DemoError("the replay did not complete")
+
+    def _print_reactions(self, settings: Settings, idle_s: float, max_wait_s: float
+                         ) -> list[Reaction]:
+        self.say("reactions as the worker publishes them "
+                 "(time UTC, symbol, horizon, log return, z, significant, gap):")
+        consumer = KafkaConsumer(
+            settings.topics.reactions, group_id=None, auto_offset_reset="earliest",
+            enable_auto_commit=False, **client_config(settings.kafka),
+        )
+        seen: dict[str, Reaction] = {}
+        started = last_new = time.monotonic()
+        try:
+            while time.monotonic() - last_new < idle_s and time.monotonic() - started < max_wait_s:
+                for batch in consumer.poll(timeout_ms=500).values():
+                    for rec in batch:
+                        try:
+                            r = Reaction.decode(rec.value)
+                        except ContractError as exc:
+                            log.warning("unreadable reaction at offset %d: %s", rec.offset, exc)
+                            continue
+                        if r.key not in seen:
+                            seen[r.key] = r
+                            last_new = time.monotonic()
+                            self.say("  " + format_reaction(r))
+                if self.worker is not None and self.worker.poll() is not None:
+                    raise DemoError(f"the worker stopped; see {self.worker_log}")
+        finally:
+            consumer.close()
+        return sorted(seen.values(), key=lambda r: (r.t0, r.symbol, r.horizon_s))
+
+    def _where_to_look(self, settings: Settings, run_id: str, n: int) -> None:
+        host, port = settings.metrics.host, settings.metrics.worker_port
+        self.say("")
+        self.say(f"{n} reactions measured. Where to look:")
+        self.say(f"  metrics:    http://{host}:{port}/metrics  (tariffmon_* series)")
+        self.say("  Prometheus: prometheus --config.file=config/prometheus/prometheus.yml "
+                 "(rules and alerts included)")
+        self.say(f"  terminal:   TARIFFMON_TOPICS__REACTIONS=tariffmon.demo-{run_id}.reactions "
+                 f"... tariffmon watch  (or the topics tariffmon.demo-{run_id}.*)")
+        self.say(f"  worker log: {self.worker_log}")
+        self.say("  offline:    tariffmon backtest data/sample/* --out out/backtest")
+
+    def _wait_for_interrupt(self) -> None:
+        self.say("The worker keeps running. Ctrl-C stops it; `tariffmon kafka stop` stops the "
+                 "broker.")
+        stopped: list[int] = []
+
+        def handler(signum: int, _frame: object) -> None:
+            stopped.append(signum)
+
+        old = signal.signal(signal.SIGTERM, handler)
+        try:
+            while not stopped:
+                if self.worker is not None and self.worker.poll() is not None:
+                    raise DemoError(f"the worker stopped; see {self.worker_log}")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+    def _stop_worker(self) -> None:
+        if self.worker is None or self.worker.poll() is not None:
+            return
+        self.say("stopping the worker ...")
+        self.worker.send_signal(signal.SIGTERM)
+        try:
+            self.worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.worker.kill()
+            self.worker.wait(timeout=10)
