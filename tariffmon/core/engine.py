@@ -26,7 +26,7 @@ import numpy as np
 
 from tariffmon.contract import Alert, AttributedHeadline, Reaction, ReactionRequest, Tick
 from tariffmon.core.params import EngineParams, SymbolParams
-from tariffmon.core.reaction import horizon_start, measure
+from tariffmon.core.reaction import baseline_volatility, horizon_start, measure
 from tariffmon.core.series import F64, I64, TickSeries
 from tariffmon.core.sharpmove import SharpMove, SharpMoveDetector
 from tariffmon.core.volatility import MINUTE_MS
@@ -66,7 +66,9 @@ class SymbolState:
     """Everything the engine keeps for one symbol."""
 
     __slots__ = (
+        "_baselines",
         "_pending",
+        "_remaining",
         "_seq",
         "alerts",
         "detector",
@@ -85,6 +87,9 @@ class SymbolState:
         #: (not-ready-before, seq, request, horizon) — a heap of pending reactions
         self._pending: list[tuple[int, int, ReactionRequest, int]] = []
         self._seq = 0
+        #: volatility baseline per pending headline, shared by its horizons
+        self._baselines: dict[str, tuple[float, int]] = {}
+        self._remaining: dict[str, int] = {}
         #: headline id -> t0 of every request accepted (dedupe), evicted by age
         self.seen: dict[str, int] = {}
         #: accepted tariff requests by t0 (attribution), evicted by age
@@ -117,6 +122,7 @@ class SymbolState:
         self.seen[req.headline_id] = req.t0
         self.known.append(req)
         self.known.sort(key=lambda r: (r.t0, r.headline_id))
+        self._remaining[req.headline_id] = len(self.params.horizons_ms)
         for h in self.params.horizons_ms:
             self._push(req.t0 + h, req, h)
         out.reactions.extend(self._drain_ready())
@@ -139,11 +145,25 @@ class SymbolState:
             if start is None:
                 retry.append((latest, req, h))
                 continue
-            r = measure(self.series, req, h, start, self.params)
+            hid = req.headline_id
+            base = self._baselines.get(hid)
+            if base is None:
+                # the newest tick is past t0, so the baseline is final: compute it once for
+                # all horizons of this headline
+                base = self._baselines[hid] = baseline_volatility(
+                    self.series, req.t0, start, self.params
+                )
+            r = measure(self.series, req, h, start, self.params, base)
             if r is None:
                 retry.append((start.t_start + h, req, h))
             else:
                 done.append(r)
+                left = self._remaining.get(hid, 1) - 1
+                if left <= 0:
+                    self._remaining.pop(hid, None)
+                    self._baselines.pop(hid, None)
+                else:
+                    self._remaining[hid] = left
         for key, req, h in retry:
             self._push(key, req, h)
         done.sort(key=lambda r: (r.t0, r.headline_id, r.horizon_s))

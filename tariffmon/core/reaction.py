@@ -54,14 +54,31 @@ def horizon_start(series: TickSeries, t0: int, sym: SymbolParams) -> Start | Non
     return Start(i0, int(ts[i0 + 1]), True)  # latest > t0, so a tick after t0 exists
 
 
+def baseline_volatility(
+    series: TickSeries, t0: int, start: Start, params: EngineParams
+) -> tuple[float, int]:
+    """``(sigma_1m or NaN, returns used)`` before a headline; the same for all its horizons."""
+    # a closed market's baseline is the trading before it closed, not the silence since
+    vol_end = int(series.ts[start.i0]) if start.gap else t0
+    sigma_arr, n_arr = realised_sigma_1m(
+        series.ts, series.price, series.interval, np.array([vol_end], dtype=np.int64),
+        params.baseline_ms, params.min_baseline_steps,
+    )
+    return float(sigma_arr[0]), int(n_arr[0])
+
+
 def measure(
     series: TickSeries,
     req: ReactionRequest,
     horizon_ms: int,
     start: Start,
     params: EngineParams,
+    baseline: tuple[float, int] | None = None,
 ) -> Reaction | None:
-    """The reaction over ``horizon_ms``, or None until a tick newer than its end exists."""
+    """The reaction over ``horizon_ms``, or None until a tick newer than its end exists.
+
+    ``baseline`` is :func:`baseline_volatility`'s answer when the caller already has it.
+    """
     t1 = start.t_start + horizon_ms
     latest = series.latest_ts
     if latest is None or latest <= t1:
@@ -77,14 +94,9 @@ def measure(
         max_down = min(0.0, math.log(float(window.min()) / p0))
     else:
         max_up = max_down = 0.0
-    # a closed market's baseline is the trading before it closed, not the silence since
-    vol_end = int(ts[i0]) if start.gap else req.t0
-    sigma_arr, n_arr = realised_sigma_1m(
-        ts, price, series.interval, np.array([vol_end], dtype=np.int64),
-        params.baseline_ms, params.min_baseline_steps,
+    sigma, n_returns = baseline if baseline is not None else baseline_volatility(
+        series, req.t0, start, params
     )
-    sigma = float(sigma_arr[0])
-    n_returns = int(n_arr[0])
     flags: list[str] = []
     z: float | None = None
     if n_returns == 0 or not math.isfinite(sigma) or sigma <= 0.0:

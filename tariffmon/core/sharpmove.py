@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tariffmon.core.params import EngineParams, SymbolParams
-from tariffmon.core.series import TickSeries
+from tariffmon.core.series import F64, I64, TickSeries
 from tariffmon.core.volatility import MINUTE_MS, realised_sigma_1m
 
 
@@ -70,6 +70,8 @@ class SharpMoveDetector:
             return []
         moves: list[SharpMove] = []
         p = self.params
+        # pass 1: each window's candidates (|ret| at or above the z floor)
+        found: list[tuple[int, float, I64, F64, I64, I64]] = []
         for w in p.sharp_windows_ms:
             threshold = self.sym.sharp_thresholds.get(w)
             if threshold is None:
@@ -85,9 +87,18 @@ class SharpMoveDetector:
             if len(cand) == 0:
                 continue
             minute = (new_ts[cand] // MINUTE_MS) * MINUTE_MS
-            sigma, _ = realised_sigma_1m(
-                ts, price, series.interval, minute, p.baseline_ms, p.min_baseline_steps
-            )
+            found.append((w, threshold, ref_c, ret, cand, minute))
+        if not found:
+            return []
+        # one baseline per distinct minute, shared by every window's candidates in it
+        # (sigma at an end time depends on that end time alone)
+        ends = np.unique(np.concatenate([f[5] for f in found]))
+        sigma_end, _ = realised_sigma_1m(
+            ts, price, series.interval, ends, p.baseline_ms, p.min_baseline_steps
+        )
+        # pass 2: z, thresholds and the cool-down, window by window
+        for w, threshold, ref_c, ret, cand, minute in found:
+            sigma = sigma_end[np.searchsorted(ends, minute)]
             c_ret = ret[cand]
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = c_ret / (sigma * np.sqrt(w / MINUTE_MS))
