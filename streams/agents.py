@@ -20,8 +20,8 @@ import faust
 from kafka.errors import KafkaError
 
 from streams.errors import StreamsError
-from streams.recovery import read_processed, read_recent_classified
-from streams.stages import HeadlineStage, InRecord, OutRecord, ReactionStage
+from streams.recovery import read_processed, read_recent_classified, read_ticks
+from streams.stages import HeadlineStage, InRecord, LateRequest, OutRecord, ReactionStage
 from tariffmon.metrics.worker import WorkerMetrics
 from tariffmon.settings import Settings
 
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 2_000
 BATCH_WITHIN_S = 0.005
 RECOVERY_ATTEMPTS = 8
+#: how often a late request's read reaches further back for a market closed at its t0
+LATE_READ_ATTEMPTS = 4
 #: exit status of a worker that stopped rather than commit offsets it could not process
 EXIT_PROCESSING_FAILED = 70
 
@@ -112,6 +114,8 @@ class Pipeline:
                     if not self.reaction_stage.has_partition(p):
                         await self._recover(p)
                 result = self.reaction_stage.process_batch(records)
+                for late in result.late:
+                    result.records.extend(await self._measure_late(late))
             except Exception:
                 # Without its state the engine would emit wrong answers, and letting Faust
                 # carry on would commit these offsets unprocessed: stop hard instead, so a
@@ -121,6 +125,27 @@ class Pipeline:
                              first.topic, first.partition, first.offset, exc_info=True)
                 os._exit(EXIT_PROCESSING_FAILED)
             yield result.records
+
+    async def _measure_late(self, late: LateRequest) -> list[OutRecord]:
+        """Read a late request's ticks back from Kafka and measure it there."""
+        req = late.request
+        from_ts, horizon = self.reaction_stage.late_window(req)
+        lookback = req.t0 - from_ts
+        loop = asyncio.get_running_loop()
+        for _ in range(LATE_READ_ATTEMPTS):
+            ticks = await loop.run_in_executor(
+                None, read_ticks, self.settings, late.record.partition, req.symbol, from_ts,
+                req.t0, horizon,
+            )
+            # a closed market's p0 and baseline lie before the close, maybe days back
+            before = [t.ts for t in ticks if t.ts <= req.t0]
+            wanted = before[-1] - lookback if before else from_ts - 86_400_000
+            if wanted >= from_ts:
+                break
+            from_ts = wanted
+        log.info("late headline %s for %s measured on %d ticks read back from Kafka",
+                 req.headline_id, req.symbol, len(ticks))
+        return self.reaction_stage.measure_late(late, ticks).records
 
     async def _recover(self, partition: int) -> None:
         started = time.monotonic()

@@ -11,6 +11,9 @@ log = logging.getLogger(__name__)
 
 #: the longest readable excerpt kept beside the original bytes
 _TEXT_EXCERPT = 2_000
+#: the most original bytes kept: their base64 (4/3 as long) plus the excerpt, the error and
+#: the key must stay within MAX_MESSAGE_BYTES, or the dead letter could not be decoded itself
+KEPT_BYTES = MAX_MESSAGE_BYTES // 2
 
 
 def dead_letter(
@@ -27,13 +30,14 @@ def dead_letter(
 ) -> DeadLetter:
     """Build the dead-letter record for one input and log it with its coordinates."""
     raw = value or b""
-    kept = raw[:MAX_MESSAGE_BYTES]
+    kept = raw[:KEPT_BYTES]
     try:
         text: str | None = kept[:_TEXT_EXCERPT].decode("utf-8")
     except UnicodeDecodeError:
         text = None
     log.warning(
-        "dead letter from %s[%d]@%d (%s): %s", topic, partition, offset, reason, error[:300]
+        "dead letter from %s[%d]@%d (%s): %s", topic, partition, offset, reason,
+        printable(error[:300]),
     )
     return DeadLetter(
         topic=topic,
@@ -48,3 +52,14 @@ def dead_letter(
         key_b64=None if key is None else base64.b64encode(key[:3_000]).decode("ascii"),
         value_text=text,
     )
+
+
+def printable(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped (``\\n``, ``\\x00``).
+
+    Errors quote the input (a field name, a value), and hostile input must not be able to
+    break a log line in two or forge one.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -17,7 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streams.errors import RecoveryError
 from streams.stages import InRecord
-from tariffmon.contract import ClassifiedHeadline
+from tariffmon.contract import ClassifiedHeadline, Limits, Tick
 from tariffmon.errors import ContractError
 from tariffmon.kafkaclient import client_config
 from tariffmon.settings import Settings
@@ -111,6 +111,41 @@ def _offsets_at(settings: Settings, tps: list[TopicPartition], ts_ms: int
     finally:
         consumer.close()
     return {tp: end[tp] if found.get(tp) is None else found[tp].offset for tp in tps}
+
+
+def read_ticks(
+    settings: Settings, partition: int, symbol: str, from_ts: int, t0: int, horizon_ms: int
+) -> list[Tick]:
+    """``symbol``'s ticks on one ticks partition, from ``from_ts`` to past ``t0``'s horizon.
+
+    Reads from the first record at or after ``from_ts`` until a tick of ``symbol`` lies more
+    than ``horizon_ms`` beyond the first tick after ``t0`` (so a gap reaction over a closed
+    market is covered too), or up to the partition's end.  Undecodable records are skipped:
+    the live path dead-lettered them already.
+    """
+    tp = TopicPartition(settings.topics.ticks, partition)
+    start = _offsets_at(settings, [tp], from_ts)[tp]
+    limits = Limits(settings.symbol_names())
+    consumer = _consumer(settings, None)
+    ticks: list[Tick] = []
+    try:
+        stop = consumer.end_offsets([tp])[tp]
+        first_after: int | None = None
+        for rec in _read_range(consumer, tp, start, stop):
+            if rec.key != symbol.encode():
+                continue
+            try:
+                tick = Tick.decode(rec.value or b"", limits)
+            except ContractError:
+                continue
+            ticks.append(tick)
+            if first_after is None and tick.ts > t0:
+                first_after = tick.ts
+            if first_after is not None and tick.ts > first_after + horizon_ms:
+                break
+    finally:
+        consumer.close()
+    return ticks
 
 
 def read_recent_classified(settings: Settings, per_partition: int = 5_000

@@ -72,6 +72,14 @@ class OutRecord:
         return OutRecord(topic, key, msg.encode(), ts_ms)
 
 
+@dataclass(frozen=True, slots=True)
+class LateRequest:
+    """A request that came after its ticks left the engine's memory: measure it from Kafka."""
+
+    record: InRecord
+    request: ReactionRequest
+
+
 @dataclass(slots=True)
 class StageResult:
     """What a stage produced for a batch."""
@@ -79,6 +87,7 @@ class StageResult:
     records: list[OutRecord] = field(default_factory=list)
     reactions: list[Reaction] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    late: list[LateRequest] = field(default_factory=list)
 
 
 class _DeadLettering:
@@ -222,7 +231,12 @@ class ReactionStage(_DeadLettering):
                         self._emit(out, self.engine(run_partition).on_tick_list(run), publish,
                                    run_recs)
                         run, run_recs = [], []
-                    self._emit(out, self.engine(rec.partition).on_request(req), publish, [rec])
+                    res = self.engine(rec.partition).on_request(req)
+                    if res.rejected and res.rejected[0].reason == "too_late":
+                        if publish:
+                            out.late.append(LateRequest(rec, req))
+                        continue
+                    self._emit(out, res, publish, [rec])
                     continue
                 tick = Tick.decode(rec.value or b"", limits)
             except ContractError as exc:
@@ -246,6 +260,43 @@ class ReactionStage(_DeadLettering):
                 if st is not None:
                     for w, r in st.rolling_returns(sym).items():
                         self._metrics.observe_rolling_return(sym, w // 1000, r)
+        return out
+
+    def late_window(self, req: ReactionRequest) -> tuple[int, int]:
+        """``(from_ts, horizon_ms)``: the ticks :meth:`measure_late` needs, for the reader."""
+        p = self.params
+        # the baseline stretches to 22 steps of coarse bars (see volatility.py): enough for
+        # 15-minute bars; coarser history is backtested, not streamed late
+        return req.t0 - max(2 * p.baseline_ms, 22 * 900_000), p.max_horizon_ms
+
+    def measure_late(self, late: LateRequest, ticks: Sequence[Tick]) -> StageResult:
+        """Measure a late request on its symbol's ticks read back from Kafka.
+
+        The same core on the same ticks gives the same reactions the request would have had
+        on time; only the memory it is measured in differs.  Horizons the ticks do not cover
+        yet are dead-lettered as too late.
+        """
+        out = StageResult()
+        req = late.request
+        temp = ReactionEngine(self.params)
+        before = [t for t in ticks if t.ts <= req.t0]
+        after = [t for t in ticks if t.ts > req.t0]
+        res = temp.on_tick_list(before)
+        res = temp.on_request(req)
+        res.extend(temp.on_tick_list(after))
+        res.alerts, res.rejected = [], []
+        self._emit(out, res, True, [late.record])
+        # a repeat of this headline id is now a repeat, not a new late request
+        self.engine(late.record.partition).state(req.symbol).seen[req.headline_id] = req.t0
+        done = {r.horizon_s * 1_000 for r in res.reactions}
+        missing = [h // 1_000 for h in self.params.horizons_ms if h not in done]
+        if missing:
+            out.records.append(self._dead(
+                late.record, "too_late",
+                f"request: headline {req.headline_id} at t0={req.t0}: the ticks on Kafka do "
+                f"not cover horizons {missing} s"))
+        if self._metrics is not None:
+            self._metrics.late_input("request")
         return out
 
     def engine_for_symbol(self, symbol: str) -> ReactionEngine | None:

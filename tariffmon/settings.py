@@ -227,6 +227,11 @@ class WorkerSettings(_Model):
     #: Faust's table and offset data
     data_dir: Path = PROJECT_ROOT / "var" / "faust"
     commit_interval_s: float = Field(1.0, gt=0)
+    #: how long the group coordinator waits for a silent member (e.g. a crashed worker)
+    #: before its partitions go to another member, or to the same worker restarted (at most
+    #: Faust's 90 s request timeout; the broker's group.min.session.timeout.ms, 6 s by default,
+    #: is the floor)
+    session_timeout_s: float = Field(10.0, ge=1, le=90)
 
 
 class ProducerSettings(_Model):

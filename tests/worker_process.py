@@ -27,9 +27,34 @@ def settings_env(settings: Settings, metrics_port: int) -> dict[str, str]:
     env["TARIFFMON_WORKER__APP_ID"] = settings.worker.app_id
     env["TARIFFMON_WORKER__DATA_DIR"] = str(settings.worker.data_dir)
     env["TARIFFMON_WORKER__COMMIT_INTERVAL_S"] = str(settings.worker.commit_interval_s)
+    env["TARIFFMON_WORKER__SESSION_TIMEOUT_S"] = str(settings.worker.session_timeout_s)
     env["TARIFFMON_METRICS__HOST"] = "127.0.0.1"
     env["TARIFFMON_METRICS__WORKER_PORT"] = str(metrics_port)
     env["TARIFFMON_ENGINE__LATENESS_S"] = str(settings.engine.lateness_s)
+    env.update(security_env(settings))
+    return env
+
+
+def security_env(settings: Settings) -> dict[str, str]:
+    """The TARIFFMON_KAFKA__* security variables of ``settings`` (none for PLAINTEXT).
+
+    The password travels in the environment, as in production: never on a command line.
+    """
+    kafka = settings.kafka
+    env: dict[str, str] = {}
+    if kafka.security_protocol == "PLAINTEXT":
+        return env
+    env["TARIFFMON_KAFKA__SECURITY_PROTOCOL"] = kafka.security_protocol
+    if kafka.sasl_mechanism is not None:
+        env["TARIFFMON_KAFKA__SASL_MECHANISM"] = kafka.sasl_mechanism
+    if kafka.sasl_username is not None:
+        env["TARIFFMON_KAFKA__SASL_USERNAME"] = kafka.sasl_username
+    if kafka.sasl_password is not None:
+        env["TARIFFMON_KAFKA__SASL_PASSWORD"] = kafka.sasl_password.get_secret_value()
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        path = getattr(kafka, name)
+        if path is not None:
+            env[f"TARIFFMON_KAFKA__{name.upper()}"] = str(path)
     return env
 
 

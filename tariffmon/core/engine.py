@@ -243,10 +243,18 @@ class SymbolState:
         step = max(MINUTE_MS, int(self.series.interval[-1]))
         baseline = max(p.baseline_ms, (p.min_baseline_steps + 2) * step)
         keep_from = latest - (p.retention_ms - p.baseline_ms + baseline)
+        # a headline may still come for any t0 within the lateness bound; if the market was
+        # closed then, its p0 and baseline are the trading before the close, however old
+        anchor_i = self.series.index_at_or_before(latest - p.lateness_ms)
+        if anchor_i >= 0:
+            keep_from = min(keep_from, int(self.series.ts[anchor_i]) - baseline - step)
         if self._pending:
             # a pending reaction (e.g. over a weekend) keeps its p0 and baseline
+            # (a gap reaction's baseline ends at its p0, the last tick before the close)
             oldest_t0 = min(req.t0 for _, _, req, _ in self._pending)
-            keep_from = min(keep_from, oldest_t0 - baseline - step)
+            i0 = self.series.index_at_or_before(oldest_t0)
+            anchor = int(self.series.ts[i0]) if i0 >= 0 else oldest_t0
+            keep_from = min(keep_from, anchor - baseline - step)
         self.series.evict_before(keep_from)
         horizon = latest - p.lateness_ms - p.lookback_ms - p.max_horizon_ms
         if self.known and self.known[0].t0 < horizon:

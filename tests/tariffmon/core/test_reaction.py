@@ -87,6 +87,23 @@ def test_gap_reaction_when_market_closed_at_t0() -> None:
     assert math.isclose(r.sigma_1m, math.sqrt(float(np.mean(steps**2))), rel_tol=1e-9)
 
 
+def test_gap_reaction_keeps_its_baseline_when_the_headline_comes_after_the_reopen() -> None:
+    eng = ReactionEngine(params())
+    fri_close = WED + 2 * 86_400_000 + 21 * 3_600_000
+    ts, px, iv = ticks(fri_close - 40 * MIN, 40, MIN, np.linspace(145, 146, 40))
+    eng.on_ticks("USDJPY", ts, px, iv)
+    sun_open = fri_close + 48 * 3_600_000
+    # the reopen's first ticks are processed before the Sunday headline arrives (within the
+    # lateness bound): the Friday baseline must still be there for its gap reaction
+    out = eng.on_ticks("USDJPY", *ticks(sun_open + 30 * SEC, 3, MIN, [147.0] * 3))
+    out.extend(eng.on_request(request("sunday", sun_open - 30 * MIN)))
+    out.extend(eng.on_ticks("USDJPY", *ticks(sun_open + 30 * SEC + 3 * MIN, 9, MIN,
+                                             [147.0] * 9)))
+    r = {x.horizon_s: x for x in out.reactions}[300]
+    assert r.gap and r.p0_ts == int(ts[-1])
+    assert r.sigma_1m is not None and "no_baseline" not in r.flags
+
+
 def test_stale_feed_counts_as_closed_even_when_calendar_is_open() -> None:
     eng = ReactionEngine(params())
     ts, px, iv = ticks(WED + 3_600_000, 10, MIN, np.full(10, 100.0))

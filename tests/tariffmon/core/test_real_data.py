@@ -45,7 +45,7 @@ def test_ninety_day_pause_moves_usdjpy_about_two_percent_in_an_hour() -> None:
     eng = ReactionEngine(engine_params(load_settings()))
     interval = np.full(len(ts), 900_000, dtype=np.int64)
     out = eng.on_request(
-        ReactionRequest("pause", "pause", "USDJPY", t0, "Trump pauses reciprocal tariffs for 90 days")
+        ReactionRequest("pause", "pause", "USDJPY", t0, "Trump pauses tariffs for 90 days")
     )
     out.extend(eng.on_ticks("USDJPY", ts, px, interval))
     r60 = {r.horizon_s: r for r in out.reactions}[3600]
