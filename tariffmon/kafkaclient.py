@@ -8,13 +8,20 @@ only ever handed to kafka-python, never logged.  :func:`wait_for_broker` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kafka import KafkaAdminClient
-from kafka.errors import KafkaError, NodeNotReadyError, TopicAlreadyExistsError, for_code
+from kafka.errors import (
+    KafkaError,
+    NodeNotReadyError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 
 from tariffmon.errors import BrokerError, ConfigError
 from tariffmon.settings import KafkaSettings, Settings
@@ -26,12 +33,47 @@ log = logging.getLogger(__name__)
 TOPIC_CONFIGS: dict[str, str] = {"retention.ms": "-1"}
 
 
+#: kafka-python loggers known to log a client's whole configuration (at DEBUG)
+_CONFIG_LOGGERS = ("kafka.admin.client", "kafka.producer.kafka", "kafka.consumer.group")
+_REDACTED = "[redacted]"
+
+
+class _RedactSecrets(logging.Filter):
+    """Blanks password-like entries of mapping arguments before a record is formatted.
+
+    KafkaAdminClient logs its configuration, ``sasl_plain_password`` included, at DEBUG;
+    with ``tariffmon -vv`` that would print the password.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, Mapping):
+            record.args = _redacted(args)
+        elif isinstance(args, tuple) and any(isinstance(a, Mapping) for a in args):
+            record.args = tuple(_redacted(a) if isinstance(a, Mapping) else a for a in args)
+        return True
+
+
+def _redacted(mapping: Mapping[Any, Any]) -> dict[Any, Any]:
+    return {k: _REDACTED if "password" in str(k).lower() and v is not None else v
+            for k, v in mapping.items()}
+
+
+def _install_secret_redaction() -> None:
+    for name in _CONFIG_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactSecrets) for f in logger.filters):
+            logger.addFilter(_RedactSecrets())
+
+
 def client_config(kafka: KafkaSettings) -> dict[str, Any]:
     """The kafka-python keyword arguments for bootstrap, client id and security.
 
     Valid for ``KafkaProducer``, ``KafkaConsumer`` and ``KafkaAdminClient`` alike; add the
-    client-specific ones (acks, group_id, ...) on top.
+    client-specific ones (acks, group_id, ...) on top.  Also makes sure kafka-python's own
+    logging of these arguments shows no password.
     """
+    _install_secret_redaction()
     cfg: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap_list(),
         "client_id": kafka.client_id,
@@ -57,11 +99,70 @@ def describe(kafka: KafkaSettings) -> str:
     return f"{kafka.bootstrap_servers} ({kafka.security_protocol}{who})"
 
 
-def admin_client(kafka: KafkaSettings, *, bootstrap_timeout_s: float = 30.0) -> Any:
-    """A connected ``KafkaAdminClient``; close it when done."""
-    return KafkaAdminClient(
-        **client_config(kafka), bootstrap_timeout_ms=max(1, int(bootstrap_timeout_s * 1000))
+#: longest single bootstrap attempt; between attempts we look for an authentication failure
+_BOOTSTRAP_SLICE_S = 3.0
+
+
+class _AuthFailureWatch(logging.Handler):
+    """Remembers a SASL authentication failure that kafka-python logs while bootstrapping.
+
+    kafka-python 3 retries a rejected SASL handshake until its bootstrap timeout and then
+    raises only "Unable to bootstrap"; the authentication error itself reaches us only as
+    the argument of its log records.  Without this, wrong credentials look like a broker
+    that is down, and cost the whole timeout.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.failure: SaslAuthenticationFailedError | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if isinstance(arg, SaslAuthenticationFailedError):
+                self.failure = arg
+
+
+@contextlib.contextmanager
+def _auth_failure_watch() -> Iterator[_AuthFailureWatch]:
+    watch = _AuthFailureWatch()
+    kafka_log = logging.getLogger("kafka")
+    kafka_log.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        kafka_log.removeHandler(watch)
+
+
+def _auth_error(kafka: KafkaSettings, failure: SaslAuthenticationFailedError) -> BrokerError:
+    return BrokerError(
+        f"Kafka at {describe(kafka)} rejected our credentials: SASL authentication with "
+        f"{kafka.sasl_mechanism} failed ({type(failure).__name__}); check "
+        "TARIFFMON_KAFKA__SASL_USERNAME and TARIFFMON_KAFKA__SASL_PASSWORD "
+        "(kafka.sasl_username / kafka.sasl_password)"
     )
+
+
+def admin_client(kafka: KafkaSettings, *, bootstrap_timeout_s: float = 30.0) -> Any:
+    """A connected ``KafkaAdminClient``; close it when done.
+
+    Bootstraps in slices of a few seconds so that rejected SASL credentials raise
+    BrokerError (naming bootstrap and user, never the password) within one slice instead
+    of a timeout that looks like an unreachable broker.
+    """
+    deadline = time.monotonic() + bootstrap_timeout_s
+    while True:
+        slice_s = min(_BOOTSTRAP_SLICE_S, max(0.001, deadline - time.monotonic()))
+        with _auth_failure_watch() as watch:
+            try:
+                return KafkaAdminClient(
+                    **client_config(kafka), bootstrap_timeout_ms=max(1, int(slice_s * 1000))
+                )
+            except KafkaError as exc:
+                if watch.failure is not None:
+                    raise _auth_error(kafka, watch.failure) from None
+                if not exc.retriable or time.monotonic() >= deadline:
+                    raise
 
 
 def probe(kafka: KafkaSettings, timeout_s: float = 5.0) -> dict[str, Any]:

@@ -2,18 +2,22 @@
 
 "New" means an id not published before: the ids of recent headlines on the topic are loaded at
 start-up (:meth:`SeenIds.from_records`), so neither re-polling nor a restart republishes.  A
-source that fails is logged and counted; the others go on.
+source that fails is logged and counted; the others go on.  With a backoff factory, a failed
+source is left out of the polls until its own backoff (exponential, jittered, capped) has
+elapsed, so a rate-limited or broken feed is not hit at every poll while the others are.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from producers.backoff import Backoff
 from producers.errors import SourceError
 from producers.headlines.feeds import FeedSource, FetchFeed, parse_feed
 from producers.headlines.files import read_headline_file
@@ -70,7 +74,12 @@ class SeenIds:
 
 
 class HeadlinePoller:
-    """Fetches every source once per :meth:`poll_once` and publishes the unseen headlines."""
+    """Fetches every source once per :meth:`poll_once` and publishes the unseen headlines.
+
+    ``backoff`` makes a fresh :class:`Backoff` for a source that starts failing; while it
+    runs, :meth:`poll_once` skips that source (``clock`` is monotonic seconds, injectable for
+    tests).  Without it every poll fetches every source.
+    """
 
     def __init__(
         self,
@@ -82,6 +91,8 @@ class HeadlinePoller:
         *,
         fetch: FetchFeed,
         now_ms: Callable[[], int] = wall_ms,
+        backoff: Callable[[], Backoff] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.feeds = list(feeds)
         self.files = list(files)
@@ -90,6 +101,29 @@ class HeadlinePoller:
         self.metrics = metrics
         self.fetch = fetch
         self.now_ms = now_ms
+        self.backoff = backoff
+        self.clock = clock
+        self._backoffs: dict[str, Backoff] = {}
+        #: source name -> clock time before which it is not fetched again
+        self._retry_at: dict[str, float] = {}
+
+    def backing_off(self) -> dict[str, float]:
+        """Sources waiting out a backoff: name -> seconds left."""
+        now = self.clock()
+        return {name: at - now for name, at in self._retry_at.items() if at > now}
+
+    def _failed(self, source: str) -> None:
+        if self.backoff is None:
+            return
+        delay = self._backoffs.setdefault(source, self.backoff()).next_delay()
+        self._retry_at[source] = self.clock() + delay
+        log.warning("headline source %s: next attempt in %.1f s", source, delay)
+
+    def _succeeded(self, source: str) -> None:
+        self._retry_at.pop(source, None)
+        b = self._backoffs.get(source)
+        if b is not None:
+            b.reset()
 
     def _fetch_one(self, source: str, load: Callable[[int], tuple[list[Headline], int]]
                    ) -> list[Headline] | None:
@@ -118,11 +152,16 @@ class HeadlinePoller:
         jobs: list[tuple[str, Callable[[int], tuple[list[Headline], int]]]] = []
         jobs += [(f.name, functools.partial(self._load_feed, f)) for f in self.feeds]
         jobs += [(p.stem, functools.partial(_load_file, p)) for p in self.files]
+        waiting = self.backing_off()
         for name, load in jobs:
+            if name in waiting:
+                continue
             heads = self._fetch_one(name, load)
             if heads is None:
                 failed.append(name)
+                self._failed(name)
                 continue
+            self._succeeded(name)
             # oldest first, so the topic is in publication order for a fresh source
             for h in sorted(heads, key=lambda h: (h.ts, h.id)):
                 if h.id in self.seen:
@@ -136,7 +175,8 @@ class HeadlinePoller:
         """Poll every ``interval_s`` until ``stop``."""
         while not stop.is_set():
             n, failed = self.poll_once()
-            log.info("headlines: published %d; failed sources: %s", n, failed or "none")
+            log.info("headlines: published %d; failed sources: %s; backing off: %s",
+                     n, failed or "none", sorted(self.backing_off()) or "none")
             stop.wait(interval_s)
 
 

@@ -94,9 +94,13 @@ def bars_to_ticks(
     if index.tz is None:
         raise SourceError(SOURCE, "bad_frame", f"{symbol}: index has no time zone")
     starts_ms = (index.tz_convert("UTC").as_unit("ms").asi8).tolist()
-    closes = frame["Close"].to_numpy(dtype="float64", na_value=math.nan)
-    volumes = (frame["Volume"].to_numpy(dtype="float64", na_value=math.nan)
-               if "Volume" in frame.columns else [math.nan] * len(frame))
+    try:
+        closes = frame["Close"].to_numpy(dtype="float64", na_value=math.nan)
+        volumes = (frame["Volume"].to_numpy(dtype="float64", na_value=math.nan)
+                   if "Volume" in frame.columns else [math.nan] * len(frame))
+    except (TypeError, ValueError) as exc:  # e.g. "N/A" strings: the payload, not the network
+        raise SourceError(SOURCE, "bad_frame", f"{symbol}: non-numeric Close/Volume: {exc}"
+                          ) from None
     step = interval_s * 1000
     out: list[Tick] = []
     for start, close, vol in zip(starts_ms, closes, volumes, strict=True):

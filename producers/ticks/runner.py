@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+import urllib.error
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,13 +50,53 @@ def fetch_bars_yfinance(ticker: str, period: str, interval: str) -> pd.DataFrame
     return frame
 
 
+#: exception class names (anywhere in the class's ancestry) that mean "timed out":
+#: curl_cffi's and requests' Timeout family, whatever the library raises them from
+_TIMEOUT_CLASS_NAMES = frozenset({"Timeout", "ReadTimeout", "ConnectTimeout", "TimeoutError"})
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an error carries, if any.
+
+    urllib's HTTPError has it as ``code``; requests', curl_cffi's (yfinance) and websockets'
+    errors as ``response.status_code``.  (curl_cffi's own ``code`` is a curl error number,
+    not an HTTP status, so ``code`` is read from urllib's errors only.)
+    """
+    if isinstance(exc, urllib.error.HTTPError):
+        return int(exc.code)
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
+        return True
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, TimeoutError):
+        return True  # urlopen's connect timeout arrives wrapped
+    return any(c.__name__ in _TIMEOUT_CLASS_NAMES for c in type(exc).__mro__)
+
+
 def classify_error(exc: BaseException) -> str:
-    """A bounded error kind for metrics: rate_limit, a SourceError's kind, or the class name."""
+    """A bounded error kind for metrics and logs.
+
+    A SourceError's own kind (``bad_frame``, ``parse`` ...); ``rate_limit`` (HTTP 429,
+    yfinance's YFRateLimitError); ``timeout``; ``http_5xx`` / ``http_4xx`` for other HTTP
+    failures; ``bad_payload`` for a body that does not decode (an HTML error page where
+    JSON was expected); ``fetch`` for anything else (connection refused, DNS, a missing file).
+    """
     if isinstance(exc, SourceError):
         return exc.kind
-    name = type(exc).__name__
-    if "RateLimit" in name or "Too Many Requests" in str(exc):
+    status = http_status(exc)
+    if status == 429 or "RateLimit" in type(exc).__name__ or "Too Many Requests" in str(exc):
         return "rate_limit"
+    if _is_timeout(exc):
+        return "timeout"
+    if status is not None and status >= 500:
+        return "http_5xx"
+    if status is not None and status >= 400:
+        return "http_4xx"
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return "bad_payload"
     return "fetch"
 
 

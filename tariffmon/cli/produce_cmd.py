@@ -138,6 +138,7 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
+    from producers.backoff import Backoff
     from producers.headlines.feeds import fetch_url
     from producers.headlines.poller import HeadlinePoller, SeenIds, split_sources
     from producers.runtime import ensure_stream_topics, producer_runtime
@@ -157,7 +158,11 @@ def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
         def publish(head: Any) -> None:
             producer.publish_message(topic, head)
 
-        poller = HeadlinePoller(feeds, files, publish, seen, metrics, fetch=fetch_url)
+        p = settings.producer
+        poller = HeadlinePoller(
+            feeds, files, publish, seen, metrics, fetch=fetch_url,
+            backoff=lambda: Backoff(p.backoff_initial_s, p.backoff_max_s),
+        )
         if args.once:
             n, failed = poller.poll_once()
             print(f"published {n} headlines; failed sources: {', '.join(failed) or 'none'}")

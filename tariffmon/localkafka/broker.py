@@ -68,8 +68,12 @@ class LocalBroker:
 
     ``extra_listeners`` and ``extra_properties`` extend the generated ``server.properties``
     (e.g. a SASL_SSL listener with its JAAS and keystore properties); extra properties win
-    over the defaults.  ``detach=False`` keeps the JVM in the caller's process group, so a
-    test run that is interrupted or killed as a group takes its broker along.
+    over the defaults.  ``format_args`` are appended to ``kafka-storage format`` when the
+    storage is formatted (first start only), e.g. ``["--add-scram",
+    "SCRAM-SHA-512=[name=alice,password=...]"]`` to create SCRAM credentials up front; they
+    may hold secrets, so they are never logged.  ``detach=False`` keeps the JVM in the
+    caller's process group, so a test run that is interrupted or killed as a group takes its
+    broker along.
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class LocalBroker:
         *,
         extra_listeners: Sequence[Listener] = (),
         extra_properties: Mapping[str, str] | None = None,
+        format_args: Sequence[str] = (),
         pom: Path = DEFAULT_POM,
         log4j_config: Path = DEFAULT_LOG4J,
         detach: bool = True,
@@ -87,6 +92,7 @@ class LocalBroker:
         self.libs_dir = Path(settings.libs_dir).resolve()
         self.extra_listeners = tuple(extra_listeners)
         self.extra_properties = dict(extra_properties or {})
+        self.format_args = tuple(format_args)
         self.pom = pom
         self.log4j_config = log4j_config
         self.detach = detach
@@ -272,7 +278,7 @@ class LocalBroker:
         cluster_id = random_cluster_id()
         cmd = [
             *self._java_cmd(), "kafka.tools.StorageTool", "format", "--standalone",
-            "-t", cluster_id, "-c", str(self.properties_file),
+            "-t", cluster_id, "-c", str(self.properties_file), *self.format_args,
         ]
         log.info("formatting KRaft storage in %s (cluster %s)", self.data_dir, cluster_id)
         try:
