@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -28,67 +25,22 @@ from producers.metrics import ProducerMetrics
 from tariffmon.contract import Alert, ClassifiedHeadline, Reaction, Tick
 from tariffmon.metrics import WorkerMetrics, serve
 from tariffmon.settings import load_settings
+from tests.dashboard_queries import (
+    DATASOURCES,
+    MAY_BE_EMPTY,
+    ROOT,
+    RULES,
+    alert_exprs,
+    load_dashboard,
+    metrics_in,
+    panel_queries,
+)
 from tests.prometheus_harness import (
     PrometheusServer,
     free_port,
     prometheus_binary,
     running_prometheus,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = ROOT / "config" / "grafana" / "dashboards" / "tariffmon.json"
-DATASOURCES = ROOT / "config" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
-RULES = ROOT / "config" / "prometheus" / "rules" / "tariffmon.rules.yml"
-
-#: What Grafana substitutes before a query reaches Prometheus.
-GRAFANA_VARIABLES = {
-    "$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h", "${symbol}": ".*",
-    "$symbol": ".*",
-}
-#: Queries that may rightly be empty a few seconds after start: no alert has fired yet
-#: (the shortest ``for:`` is a minute).
-MAY_BE_EMPTY = {"Alert state/A"}
-_METRIC = re.compile(r"\b(tariffmon[_:][A-Za-z0-9_:]*|ALERTS|up)\b")
-
-
-def load_dashboard() -> dict[str, Any]:
-    import json
-
-    data: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return data
-
-
-def grafana_to_promql(expr: str) -> str:
-    for name, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(name, value)
-    assert "$" not in expr, f"unsubstituted Grafana variable in {expr!r}"
-    return expr
-
-
-def metrics_in(expr: str) -> set[str]:
-    """Metric names an expression reads (label values in quotes left out)."""
-    return set(_METRIC.findall(re.sub(r'"[^"]*"', '""', expr)))
-
-
-def panel_queries() -> list[tuple[str, str]]:
-    """(panel title/refId, PromQL) of every panel target and annotation."""
-    board = load_dashboard()
-    out = [
-        (f"{panel['title']}/{t['refId']}", grafana_to_promql(t["expr"]))
-        for panel in board["panels"] if panel["type"] != "row"
-        for t in panel["targets"]
-    ]
-    out += [
-        (f"annotation {a['name']}", grafana_to_promql(a["expr"]))
-        for a in board["annotations"]["list"] if "expr" in a
-    ]
-    return out
-
-
-def alert_exprs() -> list[tuple[str, str]]:
-    groups = yaml.safe_load(RULES.read_text())["groups"]
-    return [(r["alert"], r["expr"]) for g in groups for r in g["rules"] if "alert" in r]
-
 
 # --------------------------------------------------------------------------- static
 
