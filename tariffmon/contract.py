@@ -687,8 +687,9 @@ class DeadLetter(Message):
     """An input that could not be processed, kept with where it came from and why.
 
     ``value_b64`` / ``key_b64`` hold the original bytes (base64) so nothing is lost, except
-    that values over :data:`MAX_MESSAGE_BYTES` keep only their head (``value_size`` tells the
-    full length) because Kafka's own size limit applies to the dead letter too;
+    that only the first half of :data:`MAX_MESSAGE_BYTES` of a value is kept (``value_size``
+    tells the full length), so that the dead letter itself, base64 and all, stays decodable
+    and within Kafka's size limit;
     ``value_text`` is a readable excerpt when the bytes are UTF-8.  ``ts`` is the original
     record's Kafka timestamp (event time), ``reason`` a short bounded code, ``error`` the
     full message (field, value and rule).  Key on Kafka: ``topic|partition|offset``.
