@@ -217,6 +217,9 @@ class ReactionStage(_DeadLettering):
         out = StageResult()
         now_s = self._clock()
         limits = Limits.from_now(int(now_s * 1000), self._symbols)
+        tick_limits = Limits(
+            self._symbols, int(now_s * 1000) + self.settings.worker.max_tick_ahead_s * 1000
+        )
         requests_topic = self.settings.topics.requests
         run: list[Tick] = []
         run_recs: list[InRecord] = []
@@ -238,7 +241,7 @@ class ReactionStage(_DeadLettering):
                         continue
                     self._emit(out, res, publish, [rec])
                     continue
-                tick = Tick.decode(rec.value or b"", limits)
+                tick = Tick.decode(rec.value or b"", tick_limits)
             except ContractError as exc:
                 if publish:
                     out.records.append(self._dead(rec, exc.reason, str(exc)))

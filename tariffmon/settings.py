@@ -232,6 +232,10 @@ class WorkerSettings(_Model):
     #: Faust's 90 s request timeout; the broker's group.min.session.timeout.ms, 6 s by default,
     #: is the floor)
     session_timeout_s: float = Field(10.0, ge=1, le=90)
+    #: a tick further ahead of the wall clock than this is dead-lettered: the engine refuses
+    #: ticks older than a symbol's newest, so one bogus future tick would silence the symbol
+    #: until the clock caught up with it
+    max_tick_ahead_s: int = Field(300, ge=0, le=86_400)
 
 
 class ProducerSettings(_Model):

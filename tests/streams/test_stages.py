@@ -84,3 +84,15 @@ def test_recovery_rebuilds_state_without_publishing_again() -> None:
     assert [r.key for r in after.records] == [r.key for r in later]
     assert [r.value for r in after.records] == [r.value for r in later]
     assert any(r.topic == TOPICS.reactions for r in later)
+
+
+def test_tick_from_the_future_is_dead_lettered_and_does_not_block_the_symbol() -> None:
+    stage = ReactionStage(SETTINGS, clock=lambda: T0 / 1000)
+    real = ticks("USDJPY", T0 - 60_000, 30, seed=9)
+    bogus = real[0].__class__("USDJPY", T0 + 3_600_000, 150.0, "test")  # an hour ahead
+    records = [_rec(TOPICS.ticks, bogus.encode(), 0, 1, bogus.ts)]
+    records += [_rec(TOPICS.ticks, t.encode(), i + 1, 1, t.ts) for i, t in enumerate(real)]
+    out = stage.process_batch(records)
+    dead = [DeadLetter.decode(r.value) for r in out.records if r.topic == TOPICS.deadletter]
+    assert [(d.offset, d.reason) for d in dead] == [(0, "ts_range")]
+    assert stage.engine(1).latest_ts("USDJPY") == real[-1].ts
