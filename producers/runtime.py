@@ -5,37 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from producers.errors import ProducerError
 from producers.kafka_producer import StopFlag, TopicProducer
 from producers.metrics import ProducerMetrics, serve_metrics
 from tariffmon.kafkaclient import ensure_topics
 from tariffmon.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def parse_when(text: str) -> int:
-    """Epoch milliseconds from ``text``: integer epoch ms, or ISO-8601 (UTC if no zone).
-
-    Raises ProducerError naming the value.
-    """
-    t = text.strip()
-    if t.lstrip("-").isdigit():
-        return int(t)
-    try:
-        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise ProducerError(
-            f"time {text!r}: use epoch milliseconds or ISO-8601 such as 2025-04-02T20:10:00Z"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
 
 
 def ensure_stream_topics(settings: Settings, streams: list[str]) -> None:

@@ -43,32 +43,13 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def parse_time(option: str, text: str) -> int:
-    """Epoch milliseconds from epoch ms or ISO-8601 (UTC if no zone); ConfigError otherwise."""
-    from datetime import UTC, datetime
-
-    from tariffmon.errors import ConfigError
-
-    t = text.strip()
-    if t.lstrip("-").isdigit():
-        return int(t)
-    try:
-        when = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            option, f"{text!r} is not a time: use epoch ms or ISO-8601 like 2025-04-09T17:00Z"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the report, print the summary."""
     from tqdm import tqdm
 
     from tariffmon.backtest.report import format_summary, write_report
     from tariffmon.backtest.runner import run_backtest, total_bytes
+    from tariffmon.cli.timeargs import parse_time
     from tariffmon.errors import ConfigError
     from tariffmon.settings import load_settings
 

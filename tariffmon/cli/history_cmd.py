@@ -37,14 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from producers.history import download_history
-    from producers.runtime import parse_when
+    from tariffmon.cli.timeargs import parse_time
     from tariffmon.settings import load_settings
 
     settings = load_settings()
     names = args.symbols or [s.name for s in settings.symbols]
     symbols = {n: settings.symbol(n).yahoo for n in names}
-    start = datetime.fromtimestamp(parse_when(args.start) / 1000, UTC)
-    end = datetime.fromtimestamp(parse_when(args.end) / 1000, UTC)
+    start = datetime.fromtimestamp(parse_time("start", args.start) / 1000, UTC)
+    end = datetime.fromtimestamp(parse_time("end", args.end) / 1000, UTC)
     n = download_history(symbols, start, end, args.interval, args.out,
                          progress=not args.no_progress)
     print(f"wrote {n} bars to {args.out}")

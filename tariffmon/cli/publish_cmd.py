@@ -33,14 +33,15 @@ def run(args: argparse.Namespace) -> int:
     """Publish the headline and wait for Kafka's acknowledgement."""
     from producers.headlines.build import make_headline
     from producers.kafka_producer import TopicProducer
-    from producers.runtime import ensure_stream_topics, parse_when
+    from producers.runtime import ensure_stream_topics
     from producers.ticks.runner import wall_ms
+    from tariffmon.cli.timeargs import parse_time
     from tariffmon.settings import load_settings
 
     settings = load_settings()
     now = wall_ms()
     # without --ts the headline is news typed as it breaks: now is its publication time
-    published = parse_when(args.ts) if args.ts else now
+    published = parse_time("--ts", args.ts) if args.ts else now
     head = make_headline(args.text, args.source, published, now, url=args.url)
     ensure_stream_topics(settings, ["headlines"])
     with TopicProducer(settings) as producer:

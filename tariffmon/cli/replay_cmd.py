@@ -58,14 +58,15 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from producers.replay import count_events, replay
-    from producers.runtime import ensure_stream_topics, parse_when, producer_runtime
+    from producers.runtime import ensure_stream_topics, producer_runtime
+    from tariffmon.cli.timeargs import parse_time
     from tariffmon.errors import ConfigError
     from tariffmon.settings import load_settings
 
     settings = load_settings()
     speed = _speed(args.speed)
-    from_ts = parse_when(args.from_ts) if args.from_ts else None
-    to_ts = parse_when(args.to_ts) if args.to_ts else None
+    from_ts = parse_time("--from", args.from_ts) if args.from_ts else None
+    to_ts = parse_time("--to", args.to_ts) if args.to_ts else None
     names = settings.topics.all_topics()
     streams = args.streams or list(names)
     unknown = [s for s in streams if s not in names]

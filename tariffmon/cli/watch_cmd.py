@@ -70,7 +70,7 @@ def register(sub: Any) -> None:
 
 def parse_since(text: str) -> Any:
     """``--since`` as a :class:`~tariffmon.watch.consumer.StartAt`: a span or an event time."""
-    from tariffmon.cli.backtest_cmd import parse_time
+    from tariffmon.cli.timeargs import parse_time
     from tariffmon.watch.consumer import StartAt
 
     span = _SPAN.match(text)
