@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import TextIO
 
@@ -26,6 +23,7 @@ from tariffmon.errors import ContractError, TariffmonError
 from tariffmon.kafkaclient import client_config, ensure_topics
 from tariffmon.localkafka import LocalBroker
 from tariffmon.settings import PROJECT_ROOT, Settings, TopicSettings, load_settings
+from tariffmon.workerproc import WorkerProcess
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ class Demo:
         self.out = out
         self.bootstrap = bootstrap
         self.files = files or sample_files()
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.worker: WorkerProcess | None = None
         self.worker_log: Path | None = None
 
     def say(self, text: str) -> None:
@@ -113,29 +111,10 @@ class Demo:
         return broker.bootstrap
 
     def _start_worker(self, settings: Settings) -> None:
-        log_dir = Path(settings.worker.data_dir)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.worker_log = log_dir / "worker.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TARIFFMON_")}
-        env.update(settings.to_env())
-        with self.worker_log.open("ab") as fh:
-            self.worker = subprocess.Popen(
-                [sys.executable, "-m", "tariffmon.cli.main", "worker"],
-                env=env, stdout=fh, stderr=subprocess.STDOUT,
-            )
-        url = f"http://{settings.metrics.host}:{settings.metrics.worker_port}/metrics"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.worker.poll() is not None:
-                raise DemoError(f"the worker exited ({self.worker.returncode}); "
-                                f"see {self.worker_log}")
-            try:
-                urllib.request.urlopen(url, timeout=1).close()
-                self.say(f"worker running (pid {self.worker.pid}); metrics on {url}")
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise DemoError(f"the worker's metrics did not answer on {url}; see {self.worker_log}")
+        self.worker_log = Path(settings.worker.data_dir) / "worker.log"
+        self.worker = WorkerProcess(settings, self.worker_log, settings.metrics.worker_port,
+                                    loglevel="WARNING").start()
+        self.say(f"worker running (pid {self.worker.pid}); metrics on {self.worker.metrics_url}")
 
     def _replay(self, settings: Settings) -> None:
         from producers.replay import replay
@@ -174,7 +153,7 @@ class Demo:
                             seen[r.key] = r
                             last_new = time.monotonic()
                             self.say("  " + format_reaction(r))
-                if self.worker is not None and self.worker.poll() is not None:
+                if self.worker is not None and not self.worker.running():
                     raise DemoError(f"the worker stopped; see {self.worker_log}")
         finally:
             consumer.close()
@@ -203,7 +182,7 @@ class Demo:
         old = signal.signal(signal.SIGTERM, handler)
         try:
             while not stopped:
-                if self.worker is not None and self.worker.poll() is not None:
+                if self.worker is not None and not self.worker.running():
                     raise DemoError(f"the worker stopped; see {self.worker_log}")
                 time.sleep(0.5)
         except KeyboardInterrupt:
@@ -212,12 +191,7 @@ class Demo:
             signal.signal(signal.SIGTERM, old)
 
     def _stop_worker(self) -> None:
-        if self.worker is None or self.worker.poll() is not None:
+        if self.worker is None or not self.worker.running():
             return
         self.say("stopping the worker ...")
-        self.worker.send_signal(signal.SIGTERM)
-        try:
-            self.worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.worker.kill()
-            self.worker.wait(timeout=10)
+        self.worker.stop()
