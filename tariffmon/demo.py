@@ -74,25 +74,33 @@ class Demo:
         self.bootstrap = bootstrap
         self.files = files or sample_files()
         self.worker: WorkerProcess | None = None
+        self.expected: dict[str, Reaction] = {}
         self.worker_log: Path | None = None
 
     def say(self, text: str) -> None:
         """Print a line for the user."""
         print(text, file=self.out, flush=True)
 
-    def run(self, *, keep_running: bool, idle_s: float = 15.0, max_wait_s: float = 600.0
+    def run(self, *, keep_running: bool, idle_s: float = 120.0, max_wait_s: float = 900.0
             ) -> list[Reaction]:
-        """Broker, worker, replay, reactions; then wait for Ctrl-C when ``keep_running``."""
+        """Broker, worker, replay, reactions; then wait for Ctrl-C when ``keep_running``.
+
+        The offline backtest of the same files says how many reactions to wait for, and the
+        live ones are checked against it.
+        """
+        from tariffmon.backtest import backtest_reactions
+
         bootstrap = self._broker()
         run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         settings = demo_settings(self.base, bootstrap, run_id, self.metrics_port)
+        self.expected = {r.key: r for r in backtest_reactions(self.files, settings)}
         ensure_topics(settings)
         self.say(f"topics: tariffmon.demo-{run_id}.*  (worker group {settings.worker.app_id})")
         self._start_worker(settings)
         try:
             self._replay(settings)
             reactions = self._print_reactions(settings, idle_s, max_wait_s)
-            self._where_to_look(settings, run_id, len(reactions))
+            self._where_to_look(settings, run_id, reactions)
             if keep_running:
                 self._wait_for_interrupt()
             return reactions
@@ -141,7 +149,9 @@ class Demo:
         seen: dict[str, Reaction] = {}
         started = last_new = time.monotonic()
         try:
-            while time.monotonic() - last_new < idle_s and time.monotonic() - started < max_wait_s:
+            while (len(seen) < len(self.expected)
+                   and time.monotonic() - last_new < idle_s
+                   and time.monotonic() - started < max_wait_s):
                 for batch in consumer.poll(timeout_ms=500).values():
                     for rec in batch:
                         try:
@@ -159,15 +169,21 @@ class Demo:
             consumer.close()
         return sorted(seen.values(), key=lambda r: (r.t0, r.symbol, r.horizon_s))
 
-    def _where_to_look(self, settings: Settings, run_id: str, n: int) -> None:
+    def _where_to_look(self, settings: Settings, run_id: str, live: list[Reaction]) -> None:
         host, port = settings.metrics.host, settings.metrics.worker_port
+        same = sum(1 for r in live if self.expected.get(r.key) == r)
         self.say("")
-        self.say(f"{n} reactions measured. Where to look:")
+        self.say(f"{len(live)} reactions measured live; {same} of the offline backtest's "
+                 f"{len(self.expected)} are identical. Where to look:")
         self.say(f"  metrics:    http://{host}:{port}/metrics  (tariffmon_* series)")
         self.say("  Prometheus: prometheus --config.file=config/prometheus/prometheus.yml "
                  "(rules and alerts included)")
-        self.say(f"  terminal:   TARIFFMON_TOPICS__REACTIONS=tariffmon.demo-{run_id}.reactions "
-                 f"... tariffmon watch  (or the topics tariffmon.demo-{run_id}.*)")
+        env_file = Path(settings.worker.data_dir) / "topics.env"
+        env_file.write_text("".join(
+            f"TARIFFMON_TOPICS__{stream.upper()}={topic}\n"
+            for stream, topic in settings.topics.all_topics().items()
+        ) + f"TARIFFMON_KAFKA__BOOTSTRAP_SERVERS={settings.kafka.bootstrap_servers}\n")
+        self.say(f"  terminal:   set -a; . {env_file}; set +a; tariffmon watch")
         self.say(f"  worker log: {self.worker_log}")
         self.say("  offline:    tariffmon backtest data/sample/* --out out/backtest")
 

@@ -19,7 +19,8 @@ def register(sub: Any) -> None:
             "Run the live path end to end: start the local Kafka broker (unless "
             "TARIFFMON_KAFKA__BOOTSTRAP_SERVERS or --bootstrap names a cluster), start a "
             "worker, replay data/sample at full speed into topics of this run, print each "
-            "reaction as it arrives, then keep the worker and its metrics endpoint up until "
+            "reaction as it arrives (until all those the offline backtest finds are in, and "
+            "compare them), then keep the worker and its metrics endpoint up until "
             "Ctrl-C. For the offline version with no Kafka or Java: tariffmon backtest."
         ),
     )
@@ -30,8 +31,9 @@ def register(sub: Any) -> None:
                    help="recorded-stream files to replay (default: data/sample/*)")
     p.add_argument("--exit-when-done", action="store_true",
                    help="stop the worker and exit once the reactions are printed")
-    p.add_argument("--idle", type=float, default=15.0,
-                   help="seconds without a new reaction that end the listing (default 15)")
+    p.add_argument("--idle", type=float, default=120.0,
+                   help="give up waiting for the remaining reactions after this many seconds "
+                        "without a new one (default 120)")
     p.set_defaults(func=run)
 
 
