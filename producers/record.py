@@ -3,9 +3,11 @@
 Each record becomes ``{"stream","key","ts","value"}`` with ``ts`` the Kafka timestamp (the
 event time) and ``value`` the decoded JSON object; a value that is not a JSON object is kept
 losslessly as ``{"_raw_b64": "<base64>"}`` (replay publishes those bytes again).  The lines
-are written sorted by ``(ts, stream, partition, offset)`` - the order of each partition is
-kept and the file is sorted as :func:`tariffmon.recorded.merge_events` requires - so the
-records are buffered until the end: bound a long recording with ``max_messages``.
+are written sorted by ``(ts, stream, partition, offset)``, as
+:func:`tariffmon.recorded.merge_events` requires: a record that arrived out of event-time
+order on its partition (a late headline, an out-of-order tick) is recorded at its event time,
+so a replay or backtest of the file sees it on time.  The records are buffered until the end:
+bound a long recording with ``max_messages``.
 """
 
 from __future__ import annotations

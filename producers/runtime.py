@@ -40,8 +40,8 @@ def producer_runtime(
         server = serve_metrics(metrics_port, settings.metrics.host, registry)
         log.info("metrics on http://%s:%d/metrics", settings.metrics.host, metrics_port)
     stop = StopFlag()
-    producer = TopicProducer(settings, metrics)
     try:
+        producer = TopicProducer(settings, metrics)  # fails fast on a bad cluster or login
         with stop.installed():
             try:
                 yield producer, metrics, stop

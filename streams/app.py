@@ -64,11 +64,15 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger_ms=5,
         producer_max_request_size=1_048_576,
         producer_max_batch_size=256 * 1024,
-        # large fetches and a deep stream buffer: per-message overhead in Faust, not Kafka,
-        # bounds the worker's throughput, so hand it as much as possible per wake-up
+        # large fetches: per-message overhead in Faust, not Kafka, bounds the worker's
+        # throughput, so hand it as much as possible per wake-up.  The stream buffer stays
+        # a few batches deep: ticks and reaction requests share the react agent's buffer,
+        # and a request queued behind 65k ticks (6 h of event time at 3 symbols) while
+        # catching up on a backlog fell past the lateness bound and took the slow
+        # read-back-from-Kafka path (bench/bench_e2e.py, BENCHMARKS.md)
         broker_max_poll_records=10_000,
         consumer_max_fetch_size=8 * 1024 * 1024,
-        stream_buffer_maxsize=65_536,
+        stream_buffer_maxsize=4_096,
         stream_wait_empty=True,
         web_enabled=False,
         autodiscover=False,

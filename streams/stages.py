@@ -42,6 +42,11 @@ from tariffmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: rejections of a request the worker can still measure on ticks read back from Kafka
+MEASURABLE_FROM_KAFKA = frozenset({"too_late", "no_price_before_t0"})
+#: how many request origins are kept for dead letters (oldest forgotten first)
+_MAX_REMEMBERED_REQUESTS = 50_000
+
 Clock = Callable[[], float]
 
 
@@ -55,6 +60,10 @@ class InRecord:
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
+
+
+def _partition_of(rec: InRecord) -> int:
+    return rec.partition
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,8 @@ class LateRequest:
 
     record: InRecord
     request: ReactionRequest
+    #: why the engine could not measure it (the dead letter's reason if Kafka cannot either)
+    reason: str = "too_late"
 
 
 @dataclass(slots=True)
@@ -154,12 +165,12 @@ class HeadlineStage(_DeadLettering):
 
     def restore(self, classified: Iterable[ClassifiedHeadline]) -> int:
         """Re-learn recent story clusters from the classified topic after a restart."""
-        # assignment is a pure function of the tariff headlines in order: replaying them
-        # through the clusterer rebuilds exactly the state it had
+        # the decisions already published are restored as they were, not decided again: the
+        # rules may have changed since, or the tail read back may miss a story's first member
         n = 0
         for ch in classified:
             if ch.is_tariff:
-                self.clusterer.assign(ch.id, ch.ts, normalize(ch.title))
+                self.clusterer.restore(ch.id, ch.ts, normalize(ch.title), ch.cluster_id)
                 n += 1
         return n
 
@@ -182,6 +193,7 @@ class ReactionStage(_DeadLettering):
         self._metrics = metrics
         self._symbols = settings.symbol_names()
         self._alert_keys: set[str] = set()
+        self._request_records: dict[tuple[str, str], InRecord] = {}
 
     # ------------------------------------------------------------------ partitions
 
@@ -213,7 +225,15 @@ class ReactionStage(_DeadLettering):
     # ------------------------------------------------------------------ records
 
     def process_batch(self, records: Sequence[InRecord], *, publish: bool = True) -> StageResult:
-        """Ticks and requests as they arrived; consecutive ticks are fed as one batch."""
+        """Ticks and requests as they arrived; consecutive ticks are fed as one batch.
+
+        Each partition's records keep their order, but the partitions are taken one after
+        the other: Faust hands records over round-robin across partitions, one at a time,
+        and cutting a run at every partition change fed the engine one tick per call
+        (~25x slower, see BENCHMARKS.md).  Partitions have separate engines, so their
+        relative order cannot change an answer.
+        """
+        records = sorted(records, key=_partition_of)  # stable: per-partition order kept
         out = StageResult()
         now_s = self._clock()
         limits = Limits.from_now(int(now_s * 1000), self._symbols)
@@ -234,12 +254,8 @@ class ReactionStage(_DeadLettering):
                         self._emit(out, self.engine(run_partition).on_tick_list(run), publish,
                                    run_recs)
                         run, run_recs = [], []
-                    res = self.engine(rec.partition).on_request(req)
-                    if res.rejected and res.rejected[0].reason == "too_late":
-                        if publish:
-                            out.late.append(LateRequest(rec, req))
-                        continue
-                    self._emit(out, res, publish, [rec])
+                    self._remember_request(rec, req)
+                    self._emit(out, self.engine(rec.partition).on_request(req), publish, [rec])
                     continue
                 tick = Tick.decode(rec.value or b"", tick_limits)
             except ContractError as exc:
@@ -264,6 +280,12 @@ class ReactionStage(_DeadLettering):
                     for w, r in st.rolling_returns(sym).items():
                         self._metrics.observe_rolling_return(sym, w // 1000, r)
         return out
+
+    def _remember_request(self, rec: InRecord, req: ReactionRequest) -> None:
+        """Keep where a request came from, for its dead letter if it ends up unmeasurable."""
+        if len(self._request_records) >= _MAX_REMEMBERED_REQUESTS:
+            del self._request_records[next(iter(self._request_records))]
+        self._request_records[(req.headline_id, req.symbol)] = rec
 
     def late_window(self, req: ReactionRequest) -> tuple[int, int]:
         """``(from_ts, horizon_ms)``: the ticks :meth:`measure_late` needs, for the reader."""
@@ -295,7 +317,7 @@ class ReactionStage(_DeadLettering):
         missing = [h // 1_000 for h in self.params.horizons_ms if h not in done]
         if missing:
             out.records.append(self._dead(
-                late.record, "too_late",
+                late.record, late.reason,
                 f"request: headline {req.headline_id} at t0={req.t0}: the ticks on Kafka do "
                 f"not cover horizons {missing} s"))
         if self._metrics is not None:
@@ -330,8 +352,12 @@ class ReactionStage(_DeadLettering):
                 self._alert_keys.add(a.key)
                 self._metrics.observe_alert(a)
         for rej in res.rejected:
-            # valid input the engine cannot use (too late, out of order): kept, not lost
+            if rej.request is not None and rej.reason in MEASURABLE_FROM_KAFKA:
+                # the engine no longer holds this headline's ticks, but Kafka does
+                rec = self._request_records.pop(
+                    (rej.request.headline_id, rej.request.symbol), inputs[0])
+                out.late.append(LateRequest(rec, rej.request, rej.reason))
+                continue
+            # valid input the engine cannot use (out of order): kept, not lost
             rec = inputs[rej.index] if 0 <= rej.index < len(inputs) else inputs[0]
             out.records.append(self._dead(rec, rej.reason, f"{rej.kind}: {rej.detail}"))
-            if self._metrics is not None and rej.reason == "too_late":
-                self._metrics.late_input(rej.kind)

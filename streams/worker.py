@@ -25,10 +25,10 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
     if settings.metrics.enabled:
         server = serve(registry, settings.metrics.host, settings.metrics.worker_port)
         log.warning("metrics on http://%s:%d/metrics", server.host, server.port)
-    app = build_app(settings)
-    Pipeline(settings, app, metrics)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     try:
+        app = build_app(settings)
+        Pipeline(settings, app, metrics)
+        worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
         worker.execute_from_commandline()
     finally:
         if server is not None:

@@ -79,6 +79,7 @@ class WorkerProcess:
                 return self
             except OSError:
                 time.sleep(0.2)
+        self.stop()  # do not leave a half-started worker holding its group and port
         raise WorkerProcessError(
             f"worker metrics did not answer on {self.metrics_url} in {timeout:g}s: "
             f"{self.log_tail()}"

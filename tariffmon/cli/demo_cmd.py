@@ -48,4 +48,6 @@ def run(args: argparse.Namespace) -> int:
     demo = Demo(settings, metrics_port=args.metrics_port or settings.metrics.worker_port,
                 bootstrap=bootstrap, files=args.files)
     reactions = demo.run(keep_running=not args.exit_when_done, idle_s=args.idle)
-    return 0 if reactions else 1
+    # success means the live path gave every answer the backtest gives, and only those
+    identical = sum(1 for r in reactions if demo.expected.get(r.key) == r)
+    return 0 if reactions and identical == len(demo.expected) == len(reactions) else 1

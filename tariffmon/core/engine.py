@@ -42,6 +42,8 @@ class Rejection:
     detail: str
     #: for ticks: the position of the rejected tick within the batch given to the engine
     index: int = -1
+    #: for requests: the request refused (it may be measurable elsewhere, e.g. from Kafka)
+    request: ReactionRequest | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +118,7 @@ class SymbolState:
                     "request", req.symbol, "too_late",
                     f"headline {req.headline_id} at t0={req.t0} arrived when ticks were at "
                     f"{latest}, beyond the lateness bound of {self.params.lateness_ms} ms",
+                    request=req,
                 )
             )
             return out
@@ -125,7 +128,9 @@ class SymbolState:
         self._remaining[req.headline_id] = len(self.params.horizons_ms)
         for h in self.params.horizons_ms:
             self._push(req.t0 + h, req, h)
-        out.reactions.extend(self._drain_ready())
+        done, dropped = self._drain_ready()
+        out.reactions.extend(done)
+        out.rejected.extend(dropped)
         out.alerts.extend(self._reattribute(req))
         return out
 
@@ -133,15 +138,21 @@ class SymbolState:
         self._seq += 1
         heapq.heappush(self._pending, (key, self._seq, req, horizon))
 
-    def _drain_ready(self) -> list[Reaction]:
+    def _drain_ready(self) -> tuple[list[Reaction], list[Rejection]]:
         latest = self.series.latest_ts
         if latest is None:
-            return []
+            return [], []
         done: list[Reaction] = []
+        rejected: list[Rejection] = []
         retry: list[tuple[int, ReactionRequest, int]] = []
         while self._pending and self._pending[0][0] < latest:
             _, _, req, h = heapq.heappop(self._pending)
             start = horizon_start(self.series, req.t0, self.sym)
+            if start is None and latest > req.t0:
+                # ticks after t0 but none at or before it in memory: no p0 will ever come,
+                # and waiting would hold back eviction for good
+                rejected.append(self._drop(req, latest))
+                continue
             if start is None:
                 retry.append((latest, req, h))
                 continue
@@ -167,7 +178,20 @@ class SymbolState:
         for key, req, h in retry:
             self._push(key, req, h)
         done.sort(key=lambda r: (r.t0, r.headline_id, r.horizon_s))
-        return done
+        return done, rejected
+
+    def _drop(self, req: ReactionRequest, latest: int) -> Rejection:
+        hid = req.headline_id
+        self._pending = [e for e in self._pending if e[2].headline_id != hid]
+        heapq.heapify(self._pending)
+        self._remaining.pop(hid, None)
+        self._baselines.pop(hid, None)
+        oldest = self.series.oldest_ts
+        return Rejection(
+            "request", req.symbol, "no_price_before_t0",
+            f"headline {hid} at t0={req.t0}: the oldest tick held is at {oldest} "
+            f"(newest {latest})", request=req,
+        )
 
     # ----------------------------------------------------------------- ticks
 
@@ -192,7 +216,9 @@ class SymbolState:
         self.series.append(ts, price, interval)
         moves = self.detector.detect(self.series, first_new)
         out.alerts.extend(self._alert(m) for m in moves)
-        out.reactions.extend(self._drain_ready())
+        done, dropped = self._drain_ready()
+        out.reactions.extend(done)
+        out.rejected.extend(dropped)
         self._evict()
         return out
 

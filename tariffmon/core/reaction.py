@@ -3,8 +3,10 @@
 ``p0`` = last price at or before ``t0``; ``p1`` = last price at or before ``t1 = t_start + h``;
 ``ret = ln(p1/p0)``; ``z = ret / (sigma_1m * sqrt(h / 1 min))`` with ``sigma_1m`` from
 :func:`~tariffmon.core.volatility.realised_sigma_1m` ending at ``t0``; ``max_up`` /
-``max_down`` the largest log moves from ``p0`` within ``(t_start, t1]``.  For a gap
-reaction the volatility baseline ends at ``p0``'s tick, the last trading before the close.
+``max_down`` the largest log moves from ``p0`` over the ticks after ``p0`` up to ``t1`` (for a
+gap reaction that includes the reopening tick at ``t_start``: the gap is part of the move).
+For a gap reaction the volatility baseline ends at ``p0``'s tick, the last trading before
+the close.
 
 When the market is closed at ``t0`` (by its calendar, or because the last tick is older than
 the staleness bound plus the bar length, e.g. a holiday), the horizon starts at the first tick

@@ -100,6 +100,10 @@ def serve(registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
     return MetricsServer(server, thread)
 
 
+#: distinct headline sources given their own label value; the rest count as "other"
+MAX_SOURCE_LABELS = 50
+
+
 class WorkerMetrics:
     """Every metric of the stream worker, registered on ``registry``.
 
@@ -115,6 +119,7 @@ class WorkerMetrics:
         horizons_s: Iterable[int] = (),
         windows_s: Iterable[int] = (),
     ) -> None:
+        self._sources: set[str] = set()
         p = PREFIX
         r = registry
         # --- ticks and prices
@@ -316,7 +321,7 @@ class WorkerMetrics:
         self, ch: ClassifiedHeadline, processed_at_s: float | None = None
     ) -> None:
         """A headline was classified; ``processed_at_s`` given, its event lag is recorded."""
-        self.headlines.labels(source=ch.source).inc()
+        self.headlines.labels(source=self._source_label(ch.source)).inc()
         if processed_at_s is not None:
             self._observe_lag("headline", processed_at_s - ch.ts / 1000.0)
         if not ch.is_tariff:
@@ -330,6 +335,15 @@ class WorkerMetrics:
         if self._last_tariff_headline_ms is None or ch.ts > self._last_tariff_headline_ms:
             self._last_tariff_headline_ms = ch.ts
             self.last_tariff_headline_timestamp.set(ch.ts / 1000.0)
+
+    def _source_label(self, source: str) -> str:
+        """The source as a label, bounded: sources are free text from feeds and the CLI."""
+        if source in self._sources:
+            return source
+        if len(self._sources) < MAX_SOURCE_LABELS:
+            self._sources.add(source)
+            return source
+        return "other"
 
     def observe_reaction(self, r: Reaction) -> None:
         """A reaction was measured: histograms, counters and the latest-reaction gauges."""

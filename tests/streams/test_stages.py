@@ -96,3 +96,33 @@ def test_tick_from_the_future_is_dead_lettered_and_does_not_block_the_symbol() -
     dead = [DeadLetter.decode(r.value) for r in out.records if r.topic == TOPICS.deadletter]
     assert [(d.offset, d.reason) for d in dead] == [(0, "ts_range")]
     assert stage.engine(1).latest_ts("USDJPY") == real[-1].ts
+
+
+def test_headline_the_engine_cannot_measure_goes_to_the_kafka_read_back_path() -> None:
+    stage = ReactionStage(SETTINGS, clock=lambda: NOW)
+    tick_list = ticks("USDJPY", T0, 4 * 3_600, seed=11)
+    req = ReactionRequest("early", "early", "USDJPY", T0 - 60_000, "t", (), "escalation", 5.0)
+    records = [_rec(TOPICS.requests, req.encode(), 7, 1, req.t0)]
+    records += [_rec(TOPICS.ticks, t.encode(), i, 1, t.ts) for i, t in enumerate(tick_list)]
+    out = stage.process_batch(records)
+    assert [(late.reason, late.record.offset) for late in out.late] == [
+        ("no_price_before_t0", 7)]
+    assert not [r for r in out.records if r.topic == TOPICS.deadletter]
+    # Kafka has no earlier tick either: every horizon is dead-lettered with that reason
+    res = stage.measure_late(out.late[0], tick_list)
+    [dead] = [DeadLetter.decode(r.value) for r in res.records]
+    assert dead.reason == "no_price_before_t0" and dead.offset == 7
+
+
+def test_restart_restores_story_clusters_as_published() -> None:
+    first = HeadlineStage(SETTINGS, clock=lambda: NOW)
+    out = first.process(_rec(TOPICS.headlines, pause_headline().encode()))
+    published = [ClassifiedHeadline.decode(r.value) for r in out.records
+                 if r.topic == TOPICS.classified]
+    restarted = HeadlineStage(SETTINGS, clock=lambda: NOW)
+    assert restarted.restore(published) == 1
+    again = restarted.process(_rec(TOPICS.headlines, pause_headline("h-3", T0 + 120_000, "x")
+                                   .encode(), offset=2))
+    ch = ClassifiedHeadline.decode(again.records[0].value)
+    assert ch.duplicate and ch.cluster_id == "h-pause"
+    assert [r.topic for r in again.records] == [TOPICS.classified]  # not measured twice

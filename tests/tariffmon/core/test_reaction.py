@@ -150,3 +150,19 @@ def test_out_of_order_tick_is_rejected_and_state_kept() -> None:
     out = eng.on_ticks("USDJPY", *ticks(WED + 3_600_000, 1, MIN, [99.0]))
     assert [r.reason for r in out.rejected] == ["out_of_order"]
     assert eng.latest_ts("USDJPY") == WED + 3_600_000 + 4 * MIN
+
+
+def test_headline_before_the_first_tick_is_refused_and_frees_eviction() -> None:
+    eng = ReactionEngine(params())
+    first = WED + 3_600_000
+    eng.on_request(request("early", first - 30 * MIN))  # before any tick: pending
+    out = eng.on_ticks("USDJPY", *ticks(first, 600, 10 * SEC, [100.0] * 600))
+    [rej] = out.rejected
+    assert rej.reason == "no_price_before_t0" and rej.request is not None
+    assert out.reactions == [] and eng.pending_count() == 0
+    # nothing holds old ticks any more: eviction keeps about the retention window
+    out = eng.on_ticks("USDJPY", *ticks(first + 600 * 10 * SEC, 3_000, 10 * SEC,
+                                        [100.0] * 3_000))
+    state = eng.state("USDJPY")
+    assert state.series.oldest_ts is not None
+    assert state.series.oldest_ts > first + 3_600_000

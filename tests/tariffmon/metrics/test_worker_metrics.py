@@ -260,3 +260,21 @@ def test_serve_exposes_the_registry_on_the_given_address(registry: CollectorRegi
     finally:
         server.close()
     assert 'tariffmon_last_price{symbol="USDJPY"} 149.5' in body
+
+
+def test_headline_sources_are_a_bounded_label() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from tariffmon.contract import ClassifiedHeadline
+    from tariffmon.metrics.worker import MAX_SOURCE_LABELS, WorkerMetrics
+
+    reg = CollectorRegistry()
+    m = WorkerMetrics(reg)
+    for i in range(MAX_SOURCE_LABELS + 30):
+        m.observe_headline(ClassifiedHeadline(
+            id=f"h{i}", ts=1_744_219_080_000, source=f"typed by hand {i}", title="x",
+            is_tariff=False, score=0.0, tags=(), direction="neutral", cluster_id=f"h{i}"))
+    sources = {s.labels["source"] for metric in reg.collect() for s in metric.samples
+               if s.name == "tariffmon_headlines_total"}
+    assert len(sources) == MAX_SOURCE_LABELS + 1 and "other" in sources
+    assert reg.get_sample_value("tariffmon_headlines_total", {"source": "other"}) == 30
