@@ -8,7 +8,7 @@ neither repeats a quote or bar nor leaves a hole behind what the topic already h
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tariffmon.contract import Tick, loads
@@ -33,6 +33,25 @@ class Watermarks:
         if last is not None and tick.ts <= last:
             return False
         self._last[tick.symbol] = tick.ts
+        return True
+
+    def publish_if_new(self, tick: Tick, publish: Callable[[Tick], None]) -> bool:
+        """Publish ``tick`` if it is new; the watermark moves only if ``publish`` returned.
+
+        A send that fails at once leaves the watermark where it was, so the same tick (or
+        bar) is offered again by the next poll instead of leaving a hole.
+        """
+        last = self._last.get(tick.symbol)
+        if not self.admit(tick):
+            return False
+        try:
+            publish(tick)
+        except BaseException:
+            if last is None:
+                del self._last[tick.symbol]
+            else:
+                self._last[tick.symbol] = last
+            raise
         return True
 
     def as_dict(self) -> dict[str, int]:

@@ -151,8 +151,7 @@ class BarPoller:
             if self.metrics is not None:
                 self.metrics.fetch_ok(source, now / 1000)
             for tick in ticks:
-                if self.watermarks.admit(tick):
-                    self.publish(tick)
+                if self.watermarks.publish_if_new(tick, self.publish):
                     published += 1
         return published, failed
 
@@ -221,10 +220,9 @@ class QuoteStreamer:
         if self.metrics is not None:
             self.metrics.source_last_success.labels(
                 source=f"yfinance_stream:{tick.symbol}").set(self.now_ms() / 1000)
-        if not self.watermarks.admit(tick):
-            return None
         try:
-            self.publish(tick)
+            if not self.watermarks.publish_if_new(tick, self.publish):
+                return None
         except Exception as exc:  # noqa: BLE001 - counted by the producer; keep streaming
             log.error("stream: could not publish %s@%d: %s", tick.symbol, tick.ts, exc)
             return None

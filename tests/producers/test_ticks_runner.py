@@ -178,3 +178,23 @@ def test_streamer_reconnects_through_outages(stream_messages: list[dict[str, Any
     for sym in ("USDJPY", "N225"):
         ts = [t.ts for t in out if t.symbol == sym]
         assert ts == sorted(ts)
+
+
+def test_a_send_that_fails_at_once_leaves_no_hole() -> None:
+    import pytest as _pytest
+
+    from producers.watermarks import Watermarks
+    from tariffmon.contract import Tick as _Tick
+
+    marks = Watermarks({"USDJPY": 1_000})
+    tick = _Tick("USDJPY", 2_000, 145.0, "yfinance")
+
+    def refuse(_: _Tick) -> None:
+        raise RuntimeError("buffer full")
+
+    with _pytest.raises(RuntimeError):
+        marks.publish_if_new(tick, refuse)
+    assert marks.get("USDJPY") == 1_000  # offered again next time
+    sent: list[_Tick] = []
+    assert marks.publish_if_new(tick, sent.append) and sent == [tick]
+    assert not marks.publish_if_new(tick, sent.append) and marks.get("USDJPY") == 2_000
