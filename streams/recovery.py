@@ -21,6 +21,7 @@ from tariffmon.contract import ClassifiedHeadline, Limits, Tick
 from tariffmon.errors import ContractError
 from tariffmon.kafkaclient import client_config
 from tariffmon.settings import Settings
+from tariffmon.topic_reader import read_tail
 
 log = logging.getLogger(__name__)
 
@@ -153,27 +154,16 @@ def read_ticks(
 
 def read_recent_classified(settings: Settings, per_partition: int = 5_000
                            ) -> list[ClassifiedHeadline]:
-    """The newest classified headlines, oldest first (to re-learn story clusters)."""
-    topic = settings.topics.classified
-    consumer = _consumer(settings, None)
+    """The newest classified headlines, in topic order (to restore story clusters)."""
     out: list[ClassifiedHeadline] = []
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
-        ends = consumer.end_offsets(tps)
-        begins = consumer.beginning_offsets(tps)
-        for tp in tps:
-            start = max(begins[tp], ends[tp] - per_partition)
-            for rec in _read_range(consumer, tp, start, ends[tp]):
-                try:
-                    out.append(ClassifiedHeadline.decode(rec.value or b""))
-                except ContractError as exc:
-                    log.warning("skipping unreadable %s[%d]@%d: %s", rec.topic, rec.partition,
-                                rec.offset, exc)
-    finally:
-        consumer.close()
-    if len(tps) > 1:  # one partition keeps publication order; several only have event time
+    records = read_tail(settings, settings.topics.classified, per_partition)
+    for rec in records:
+        try:
+            out.append(ClassifiedHeadline.decode(rec.value or b""))
+        except ContractError as exc:
+            log.warning("skipping unreadable %s[%d]@%d: %s", rec.topic, rec.partition,
+                        rec.offset, exc)
+    if len({rec.partition for rec in records}) > 1:
+        # one partition keeps publication order; several only have event time
         out.sort(key=lambda ch: ch.ts)
     return out

@@ -99,9 +99,9 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
         run_stream_blocking,
         yfinance_ws_factory,
     )
-    from producers.topic_reader import read_tail
     from producers.watermarks import watermarks_from_records
     from tariffmon.errors import ConfigError
+    from tariffmon.topic_reader import read_tail
 
     wanted = args.symbols or [s.name for s in settings.symbols]
     symbols = {}
@@ -142,8 +142,8 @@ def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
     from producers.headlines.feeds import fetch_url
     from producers.headlines.poller import HeadlinePoller, SeenIds, split_sources
     from producers.runtime import ensure_stream_topics, producer_runtime
-    from producers.topic_reader import read_tail
     from tariffmon.errors import ConfigError
+    from tariffmon.topic_reader import read_tail
 
     feeds, files = split_sources([*settings.producer.feeds, *args.sources])
     if not feeds and not files:

@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     """Record; prints the number of lines written."""
     from producers.kafka_producer import StopFlag
     from producers.record import record_records
-    from producers.topic_reader import read_range
     from tariffmon.errors import ConfigError
     from tariffmon.settings import load_settings
+    from tariffmon.topic_reader import read_range
 
     settings = load_settings()
     names = settings.topics.all_topics()

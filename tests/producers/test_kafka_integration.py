@@ -24,11 +24,11 @@ from producers.record import record_records
 from producers.replay import replay
 from producers.sample import HEADLINES_FILE, TICKS_FILE
 from producers.ticks.runner import BarPoller
-from producers.topic_reader import read_range, read_tail
 from producers.watermarks import Watermarks, watermarks_from_records
 from tariffmon.contract import Tick, loads
 from tariffmon.recorded import RecordedEvent, merge_events, read_events, write_events
 from tariffmon.settings import PROJECT_ROOT, Settings
+from tariffmon.topic_reader import read_range, read_tail
 from tests.kafka_helpers import consume_all
 
 from .conftest import FEEDS, settings_env

@@ -1,8 +1,9 @@
 """Reading topics without a consumer group: the tail of each partition, or a bounded range.
 
 Producers resume from what a topic already holds (the newest tick per symbol, the ids of
-recent headlines) and ``tariffmon record`` copies topics to files; both assign partitions
-explicitly, commit nothing and stop at the end offsets seen when they started (or when idle).
+recent headlines), the worker re-learns recent story clusters, and ``tariffmon record`` copies
+topics to files; all assign partitions explicitly, commit nothing and stop at the end offsets
+seen when they started (or when idle).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from producers.errors import ProducerError
+from tariffmon.errors import BrokerError, ConfigError
 from tariffmon.kafkaclient import client_config
 from tariffmon.settings import Settings
 
@@ -87,7 +88,7 @@ def read_range(
         for topic in topics:
             found = _partitions(consumer, topic, min(timeout_s, 10.0))
             if not found:
-                raise ProducerError(f"topic {topic!r} does not exist")
+                raise ConfigError("topics", f"topic {topic!r} does not exist")
             parts.extend(found)
         consumer.assign(parts)
         if from_beginning:
@@ -133,4 +134,4 @@ def _until_end(
         elif now >= deadline:
             missing = {f"{tp.topic}[{tp.partition}]": off - consumer.position(tp)
                        for tp, off in end.items() if consumer.position(tp) < off}
-            raise ProducerError(f"reading stalled for {timeout_s:g} s; records left: {missing}")
+            raise BrokerError(f"reading stalled for {timeout_s:g} s; records left: {missing}")
