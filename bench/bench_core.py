@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from tariffmon.backtest.runner import BacktestCore, run_backtest, sort_reactions
-from tariffmon.contract import Alert, Headline, Reaction
+from tariffmon.contract import Alert, Headline, Reaction, Tick
 from tariffmon.recorded import RecordedEvent, RecordedWriter
 from tariffmon.settings import PROJECT_ROOT, Settings, load_settings
 
@@ -159,6 +159,47 @@ def run_core(week: Week, settings: Settings) -> tuple[float, float, BacktestCore
     return time.perf_counter() - t_begin, headline_s, core
 
 
+def head_of(week: Week, seconds: int) -> Week:
+    """The first ``seconds`` of ``week`` (ticks and the headlines among them)."""
+    end = WEEK_START_MS + seconds * 1_000
+    return Week(
+        {s: t[:seconds] for s, t in week.ts.items()},
+        {s: p[:seconds] for s, p in week.price.items()},
+        {s: i[:seconds] for s, i in week.interval.items()},
+        [h for h in week.headlines if h.ts < end],
+    )
+
+
+def run_one_tick_at_a_time(week: Week, settings: Settings) -> tuple[float, BacktestCore]:
+    """The baseline: the same input, each tick handed to the engine on its own.
+
+    This is how a naive live adapter would drive the core (``on_tick_list([tick])`` per
+    Kafka record); the contract objects are built before the clock starts, so the ratio is
+    the engine's per-call overhead against its batched array path, nothing else.
+    """
+    core = BacktestCore(settings)
+    n = len(week.ts[SYMBOLS[0]])
+    ticks = [[Tick(symbol=s, ts=int(week.ts[s][k]), price=float(week.price[s][k]),
+                   source="bench") for s in SYMBOLS] for k in range(n)]
+    heads = week.headlines
+    h_i = 0
+    engine = core.engine
+    t_begin = time.perf_counter()
+    for k in range(n):
+        t = ticks[k][0].ts
+        while h_i < len(heads) and heads[h_i].ts <= t:
+            core.headline(heads[h_i])
+            h_i += 1
+        for tick in ticks[k]:
+            out = engine.on_tick_list([tick])
+            if out.reactions:
+                core.reactions.extend(out.reactions)
+    for h in heads[h_i:]:
+        core.headline(h)
+    core.finish()
+    return time.perf_counter() - t_begin, core
+
+
 def digest(reactions: list[Reaction], alerts: list[Alert]) -> str:
     """A fingerprint of the outputs, to check that two runs gave the same answers."""
     h = hashlib.sha256()
@@ -231,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=None, help="core runs; the best is kept")
     ap.add_argument("--no-files", action="store_true", help="skip the file-based run")
     ap.add_argument("--profile", action="store_true", help="write a pyinstrument profile")
+    ap.add_argument("--baseline-hours", type=float, default=None,
+                    help="length of the subset the one-tick-at-a-time baseline runs on")
     ap.add_argument("--out", type=Path, default=None, help="result JSON path")
     args = ap.parse_args(argv)
     days = args.days if args.days is not None else (0.25 if args.smoke else 7.0)
@@ -274,6 +317,24 @@ def main(argv: list[str] | None = None) -> int:
         "numpy": np.__version__,
         "machine": f"{platform.machine()} {platform.system()}",
     }
+    # the baseline in the same run, on a subset (it is slow); the batched core on the same
+    # subset gives the ratio
+    base_h = args.baseline_hours if args.baseline_hours is not None else (
+        1.0 if args.smoke else 12.0)
+    sub = head_of(week, int(base_h * 3_600))
+    base_wall, base_core = run_one_tick_at_a_time(sub, settings)
+    sub_wall = min(run_core(sub, settings)[0] for _ in range(max(1, repeat)))
+    sub_core = run_core(sub, settings)[2]
+    result["baseline_one_tick_at_a_time"] = {
+        "hours": base_h, "ticks": sub.n_ticks, "headlines": len(sub.headlines),
+        "wall_s": round(base_wall, 4), "ticks_per_s": round(sub.n_ticks / base_wall),
+        "reactions": len(base_core.reactions),
+        "same_reactions_as_core": digest(sort_reactions(base_core.reactions), [])
+        == digest(sort_reactions(sub_core.reactions), []),
+        "core_on_subset_wall_s": round(sub_wall, 4),
+        "core_on_subset_ticks_per_s": round(sub.n_ticks / sub_wall),
+    }
+    result["ratio_core_vs_one_tick_at_a_time"] = round(base_wall / sub_wall, 2)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_files:
         result["files"] = bench_files(week, settings)

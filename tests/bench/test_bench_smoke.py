@@ -1,4 +1,7 @@
-"""The core benchmark runs end to end at tiny sizes (the real figures come from a full run)."""
+"""The benchmarks run end to end at tiny sizes (the real figures come from full runs).
+
+The Kafka benchmarks use the session's real broker (``--bootstrap``), not one of their own.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,32 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tariffmon.settings import PROJECT_ROOT
 
-BENCH = PROJECT_ROOT / "bench" / "bench_core.py"
+BENCH_DIR = PROJECT_ROOT / "bench"
+BENCH = BENCH_DIR / "bench_core.py"
+
+
+def run_bench(script: str, out: Path, *args: str, timeout: float = 120) -> dict[str, Any]:
+    """Run one benchmark script; its printed JSON must equal the file it wrote."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCH_DIR / script), "--smoke", "--out", str(out), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == result
+    assert result["smoke"] is True
+    return result
 
 
 def test_bench_core_smoke(tmp_path: Path) -> None:
-    out = tmp_path / "core.json"
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--smoke", "--out", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(out.read_text(encoding="utf-8"))
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == result
-    assert result["smoke"] is True and result["ticks"] == 3 * 6 * 3_600
+    result = run_bench("bench_core.py", tmp_path / "core.json")
+    assert result["ticks"] == 3 * 6 * 3_600
     core = result["core"]
     assert core["ticks_per_s"] > 0 and core["reactions"] > 0 and core["alerts"] > 0
     assert core["tariff_headlines"] == result["headlines"] == 20
@@ -31,3 +44,46 @@ def test_bench_core_smoke(tmp_path: Path) -> None:
     assert files["invalid"] == 0
     assert (files["reactions"], files["alerts"]) == (core["reactions"], core["alerts"])
     assert files["digest"] == core["digest"]
+    # the one-tick-at-a-time baseline measures the same thing, only slower per tick
+    base = result["baseline_one_tick_at_a_time"]
+    assert base["ticks"] > 0 and base["ticks_per_s"] > 0
+    assert result["ratio_core_vs_one_tick_at_a_time"] > 0
+
+
+@pytest.mark.integration
+def test_bench_e2e_smoke(tmp_path: Path, kafka_bootstrap: str) -> None:
+    result = run_bench("bench_e2e.py", tmp_path / "e2e.json", "--bootstrap", kafka_bootstrap)
+    w = result["worker"]
+    assert w["reactions_expected"] > 0
+    assert w["reactions_consumed"] == w["reactions_expected"]
+    assert w["reactions_differing_from_backtest"] == 0
+    assert w["ticks_counted"] == result["ticks"] == result["raw_drain"]["records"]
+    assert w["ticks_per_s"] > 0 and result["ratio_worker_vs_raw_drain"] > 0
+
+
+@pytest.mark.integration
+def test_bench_producer_smoke(tmp_path: Path, kafka_bootstrap: str) -> None:
+    result = run_bench("bench_producer.py", tmp_path / "producer.json",
+                       "--bootstrap", kafka_bootstrap)
+    assert result["replay"]["in_topic"] == result["kcat"]["in_topic"] == result["messages"]
+    assert result["ratio_replay_vs_kcat"] > 0
+
+
+@pytest.mark.integration
+def test_bench_latency_smoke(tmp_path: Path, kafka_bootstrap: str) -> None:
+    result = run_bench("bench_latency.py", tmp_path / "latency.json",
+                       "--bootstrap", kafka_bootstrap)
+    assert result["reactions"] > 0 and result["reactions_without_closing_tick"] == 0
+    lat = result["tick_send_to_reaction"]
+    assert lat["count"] == result["reactions"]
+    assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+    assert result["headline_to_metric"]["count"] > 0
+
+
+@pytest.mark.integration
+def test_bench_memory_smoke(tmp_path: Path, kafka_bootstrap: str) -> None:
+    result = run_bench("bench_memory.py", tmp_path / "memory.json",
+                       "--bootstrap", kafka_bootstrap)
+    assert result["ticks"] == 10 * round(result["hours"] * 3_600)
+    assert 0 < result["final_rss_mib"] <= result["peak_rss_mib"]
+    assert result["samples"]

@@ -1,0 +1,235 @@
+"""Benchmark: latency at live speed, tick that closes a horizon -> reaction record consumed.
+
+Three symbols tick once a second (event time) and a tariff headline comes every
+``--headline-every`` seconds; the stream is published in event-time order, paced at
+``--speed`` times real time (far below the worker's capacity, so the worker is idle between
+records as it is live), into one ``tariffmon worker``.  A reaction of horizon h to a headline
+at t0 is published once the first tick after t0 + h arrives (the engine's rule), so for each
+reaction the closing tick is known.  Measured per reaction, wall clock, same machine:
+
+* ``send``: ``producer.send()`` of the closing tick -> the reaction record returned by a
+  consumer poll (kafka-python, the project's producer settings with ``linger_ms=0``);
+* ``ack``: the broker's acknowledgement of the closing tick -> the reaction consumed.
+
+Then headline -> metric: ``--metric-headlines`` headlines are published one at a time and
+the worker's /metrics is polled until ``tariffmon_headlines_total`` counts each.
+
+    .venv/bin/python bench/bench_latency.py [--smoke] [--speed 100] [--bootstrap H:P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from common import (
+    SYMBOLS_3,
+    BenchBroker,
+    TopicCollector,
+    WorkerProc,
+    bench_settings,
+    exit_cleanly_on_signals,
+    headline_title,
+    machine_facts,
+    temp_dir,
+    write_dataset,
+    write_result,
+)
+from kafka import KafkaProducer
+
+from producers.kafka_producer import producer_config
+from producers.replay import encode_value
+from tariffmon.recorded import RecordedEvent, merge_events
+from tariffmon.settings import Settings
+
+
+def percentiles(values_ms: list[float]) -> dict[str, float]:
+    """count, p50, p90, p99, max and mean of latencies in ms."""
+    if not values_ms:
+        return {"count": 0}
+    a = np.asarray(values_ms)
+    return {"count": len(a), "p50_ms": round(float(np.percentile(a, 50)), 2),
+            "p90_ms": round(float(np.percentile(a, 90)), 2),
+            "p99_ms": round(float(np.percentile(a, 99)), 2),
+            "max_ms": round(float(a.max()), 2), "mean_ms": round(float(a.mean()), 2)}
+
+
+class PacedProducer:
+    """Publish events paced by event time; remember send and ack times of every tick."""
+
+    def __init__(self, settings: Settings) -> None:
+        cfg = producer_config(settings)
+        cfg["linger_ms"] = 0  # a live producer sends each tick as it comes
+        self._producer = KafkaProducer(**cfg)
+        self.topics = settings.topics.all_topics()
+        self.sent_at: dict[tuple[str, int], float] = {}
+        self.acked_at: dict[tuple[str, int], float] = {}
+        self._lock = threading.Lock()
+
+    def _ack(self, tick: tuple[str, int], _md: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.acked_at[tick] = now
+
+    def send(self, ev: RecordedEvent) -> None:
+        """Publish one event now."""
+        value = encode_value(ev.value)
+        key = (ev.key or "").encode()
+        if ev.stream == "ticks":
+            tick = (str(ev.key), ev.ts)
+            self.sent_at[tick] = time.monotonic()
+            fut = self._producer.send(self.topics["ticks"], key=key, value=value,
+                                      timestamp_ms=ev.ts)
+            fut.add_callback(self._ack, tick)
+        else:
+            self._producer.send(self.topics[ev.stream], key=key, value=value, timestamp_ms=ev.ts)
+
+    def paced(self, events: list[RecordedEvent], speed: float | None) -> None:
+        """Publish ``events``; at ``speed`` times event time, or at once when None."""
+        t_wall0 = time.monotonic()
+        ts0 = events[0].ts if events else 0
+        for ev in events:
+            if speed is not None:
+                delay = t_wall0 + (ev.ts - ts0) / 1000 / speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            self.send(ev)
+        self._producer.flush(timeout=60)
+
+    def close(self) -> None:
+        """Flush and close."""
+        self._producer.close(timeout=30)
+
+
+def reaction_latencies(collector: TopicCollector, producer: PacedProducer
+                       ) -> tuple[dict[str, list[float]], int]:
+    """Per reaction: ms from the closing tick's send / ack to the reaction consumed."""
+    out: dict[str, list[float]] = {"send": [], "ack": []}
+    missing = 0
+    by_horizon: dict[int, list[float]] = {}
+    for key, seen in collector.first_seen.items():
+        r = orjson.loads(collector.values[key])
+        # ready once a tick lies strictly after t0 + h: with one tick a second, the next one
+        closing = (str(r["symbol"]), (r["t0"] + r["horizon_s"] * 1000) // 1000 * 1000 + 1000)
+        sent = producer.sent_at.get(closing)
+        acked = producer.acked_at.get(closing)
+        if sent is None or acked is None:
+            missing += 1
+            continue
+        out["send"].append((seen - sent) * 1000)
+        out["ack"].append((seen - acked) * 1000)
+        by_horizon.setdefault(int(r["horizon_s"]), []).append((seen - sent) * 1000)
+    for h, v in sorted(by_horizon.items()):
+        out[f"send_h{h}"] = v
+    return out, missing
+
+
+def headline_to_metric(worker: WorkerProc, producer: PacedProducer, n: int, ts: int,
+                       timeout: float = 10.0) -> list[float]:
+    """ms from publishing a headline to ``tariffmon_headlines_total`` counting it."""
+    rng = np.random.default_rng(7)
+    out: list[float] = []
+    name = "tariffmon_headlines_total"
+    for i in range(n):
+        before = worker.metric_sum(name)
+        hid = f"bench-metric-{i:04d}"
+        ev = RecordedEvent("headlines", hid, ts + i, {
+            "v": 1, "id": hid, "ts": ts + i, "source": "bench-metric",
+            "title": headline_title(rng)})
+        sent = time.monotonic()
+        producer.send(ev)
+        deadline = sent + timeout
+        while worker.metric_sum(name) <= before:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"headline {hid} not counted within {timeout}s")
+        out.append((time.monotonic() - sent) * 1000)
+        time.sleep(0.05)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the latency benchmark; print and write the JSON result."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    ap.add_argument("--speed", type=float, default=None, help="event time / wall time")
+    ap.add_argument("--headline-every", type=float, default=8.0,
+                    help="seconds of event time between headlines")
+    ap.add_argument("--headline-span", type=float, default=None,
+                    help="seconds of event time over which headlines come")
+    ap.add_argument("--metric-headlines", type=int, default=None,
+                    help="headlines for the headline -> metric latency")
+    ap.add_argument("--bootstrap", default=None, help="use this broker instead of a private one")
+    ap.add_argument("--out", type=Path, default=None, help="result JSON path")
+    args = ap.parse_args(argv)
+    exit_cleanly_on_signals()
+    speed = args.speed or 25.0
+    span = args.headline_span or (120.0 if args.smoke else 1_200.0)
+    n_metric = args.metric_headlines or (5 if args.smoke else 200)
+    warmup_s = 300 if args.smoke else 600
+    # the 60 m horizon only adds an hour of waiting: the path a reaction takes is the same
+    horizons = [60] if args.smoke else [60, 300, 900]
+    seconds = int(warmup_s + span + max(horizons) + 30)
+
+    result: dict[str, Any] = {"benchmark": "latency", "smoke": args.smoke, "speed": speed,
+                              "symbols": list(SYMBOLS_3), "horizons_s": horizons,
+                              "machine": machine_facts()}
+    with temp_dir("tariffmon-bench-latency-") as tmp, BenchBroker(args.bootstrap) as broker:
+        # only identical titles count as one story: every headline is measured, so that
+        # the run yields enough reactions (story clustering is not what is measured here)
+        settings = bench_settings(broker.bootstrap, "latency", SYMBOLS_3, tmp,
+                                  engine={"horizons_s": horizons, "cluster_similarity": 1.0})
+        data = write_dataset(tmp / "live.jsonl", SYMBOLS_3, seconds, args.headline_every,
+                             first_headline_s=warmup_s)
+        events = list(merge_events([data.path]))
+        cut = next(i for i, e in enumerate(events) if e.ts >= data.headline_ts[0] - 60_000)
+        result.update(ticks=data.ticks, headlines=data.headlines,
+                      event_span_s=seconds, paced_wall_s=round((seconds - warmup_s) / speed, 1))
+        collector = TopicCollector(settings, settings.topics.reactions)
+        collector.start()
+        producer = PacedProducer(settings)
+        worker = WorkerProc(settings, tmp / "worker.log")
+        try:
+            worker.start()
+            # warm-up at full speed: the worker has its partitions and is consuming
+            producer.paced(events[:cut], None)
+            deadline = time.monotonic() + 120
+            while worker.metric_sum("tariffmon_ticks_total") < cut:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"worker did not catch up: {worker.log_tail()}")
+                time.sleep(0.1)
+            t = time.monotonic()
+            producer.paced(events[cut:], speed)
+            result["paced_wall_s"] = round(time.monotonic() - t, 1)
+            # the last reactions close on the last ticks: give them a moment
+            reactions_expected = worker.metric_sum("tariffmon_reactions_total")
+            collector.wait_for(int(reactions_expected), timeout=30)
+            time.sleep(1.0)
+            metric = headline_to_metric(worker, producer, n_metric, events[-1].ts)
+            rss = worker.memory_kib()
+        finally:
+            worker.stop()
+            collector.stop()
+            producer.close()
+        lat, missing = reaction_latencies(collector, producer)
+        result["reactions"] = len(collector.first_seen)
+        result["reactions_without_closing_tick"] = missing
+        result["tick_send_to_reaction"] = percentiles(lat["send"])
+        result["tick_ack_to_reaction"] = percentiles(lat["ack"])
+        result["tick_send_to_reaction_by_horizon"] = {
+            k.removeprefix("send_h"): percentiles(v) for k, v in lat.items()
+            if k.startswith("send_h")}
+        result["headline_to_metric"] = percentiles(metric)
+        result["worker_rss_mib"] = round(rss.get("VmRSS", 0) / 1024, 1)
+        result["target"] = {"p99_ms": 20}
+    write_result("latency", result, args.out, args.smoke)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
