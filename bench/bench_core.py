@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import ACTORS, COUNTRIES, SECTORS
 
 from tariffmon.backtest.runner import BacktestCore, run_backtest, sort_reactions
 from tariffmon.contract import Alert, Headline, Reaction, Tick
@@ -50,12 +51,6 @@ START_PRICE = {"USDJPY": 147.0, "N225": 33_000.0, "NKD": 33_050.0}
 HEADLINE_MOVE = {"USDJPY": -0.0025, "N225": -0.006, "NKD": -0.006}
 RESULTS = PROJECT_ROOT / "bench" / "results"
 
-_ACTORS = ["Trump", "Washington", "The White House", "Lutnick", "Bessent", "Greer", "USTR",
-           "The US president", "Commerce Department", "US trade representative"]
-_COUNTRIES = ["Japan", "Korea", "Mexico", "Canada", "China", "Vietnam", "India", "Taiwan",
-              "Germany", "Brazil", "Thailand", "Indonesia", "the EU", "Australia"]
-_SECTORS = ["steel", "aluminium", "auto", "chip", "pharmaceutical", "lumber", "copper",
-            "solar panel", "rice", "beef", "machinery", "textile", "electronics", "ship"]
 _ESCALATE = [
     "{actor} raises tariffs on {country} {sector} imports to {pct}%",
     "{actor} threatens {pct}% import levy on {sector} from {country}",
@@ -99,8 +94,8 @@ def bench_settings() -> Settings:
 def _title(rng: np.random.Generator, escalation: bool) -> str:
     template = str(rng.choice(_ESCALATE if escalation else _DEESCALATE))
     return template.format(
-        actor=rng.choice(_ACTORS), country=rng.choice(_COUNTRIES),
-        sector=rng.choice(_SECTORS), pct=int(rng.integers(5, 60)),
+        actor=rng.choice(ACTORS), country=rng.choice(COUNTRIES),
+        sector=rng.choice(SECTORS), pct=int(rng.integers(5, 60)),
         days=int(rng.choice([30, 60, 90, 120])),
     )
 

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -39,6 +38,7 @@ from tariffmon.kafkaclient import ensure_topics, wait_for_broker
 from tariffmon.localkafka import LocalBroker
 from tariffmon.recorded import RecordedEvent, RecordedWriter
 from tariffmon.settings import PROJECT_ROOT, LocalBrokerSettings, Settings, load_settings
+from tariffmon.workerproc import WorkerProcess
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 VENV_BIN = Path(sys.executable).parent
@@ -50,11 +50,11 @@ SYMBOLS_3 = ("USDJPY", "N225", "NKD")
 SYMBOLS_10 = ("USDJPY", "N225", "NKD", "EURJPY", "EURUSD", "GBPJPY", "AUDJPY", "TOPIX",
               "SPX", "HSI")
 
-_ACTORS = ["Trump", "Washington", "The White House", "Lutnick", "Bessent", "Greer", "USTR",
+ACTORS = ["Trump", "Washington", "The White House", "Lutnick", "Bessent", "Greer", "USTR",
            "The US president", "Commerce Department", "US trade representative"]
-_COUNTRIES = ["Japan", "Korea", "Mexico", "Canada", "China", "Vietnam", "India", "Taiwan",
+COUNTRIES = ["Japan", "Korea", "Mexico", "Canada", "China", "Vietnam", "India", "Taiwan",
               "Germany", "Brazil", "Thailand", "Indonesia", "the EU", "Australia"]
-_SECTORS = ["steel", "aluminium", "auto", "chip", "pharmaceutical", "lumber", "copper",
+SECTORS = ["steel", "aluminium", "auto", "chip", "pharmaceutical", "lumber", "copper",
             "solar panel", "rice", "beef", "machinery", "textile", "electronics", "ship"]
 _TEMPLATES = [
     "{actor} raises tariffs on {country} {sector} imports to {pct}%",
@@ -236,8 +236,8 @@ def bench_settings(bootstrap: str, tag: str, symbols: Sequence[str], data_dir: P
 def headline_title(rng: np.random.Generator) -> str:
     """A synthetic tariff headline (random parts, so most are distinct stories)."""
     return str(rng.choice(_TEMPLATES)).format(
-        actor=rng.choice(_ACTORS), country=rng.choice(_COUNTRIES),
-        sector=rng.choice(_SECTORS), pct=int(rng.integers(5, 60)),
+        actor=rng.choice(ACTORS), country=rng.choice(COUNTRIES),
+        sector=rng.choice(SECTORS), pct=int(rng.integers(5, 60)),
         days=int(rng.choice([30, 60, 90, 120])),
     )
 
@@ -308,16 +308,6 @@ def write_dataset(
 # --------------------------------------------------------------------------- worker
 
 
-def worker_env(settings: Settings, metrics_port: int) -> dict[str, str]:
-    """The environment that makes a child ``tariffmon worker`` load exactly ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TARIFFMON_")}
-    env.update(settings.to_env())
-    env["TARIFFMON_METRICS__HOST"] = "127.0.0.1"
-    env["TARIFFMON_METRICS__WORKER_PORT"] = str(metrics_port)
-    env["TARIFFMON_METRICS__ENABLED"] = "true"
-    return env
-
-
 def read_status_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) of a process, in KiB, from /proc/<pid>/status."""
     out: dict[str, int] = {}
@@ -329,23 +319,23 @@ def read_status_kib(pid: int) -> dict[str, int]:
     return out
 
 
-class WorkerProc:
+class WorkerProc(WorkerProcess):
     """``tariffmon worker`` as a child process, optionally started under ``py-spy record``."""
 
     def __init__(self, settings: Settings, log_path: Path, *,
                  profile_out: Path | None = None, profile_rate: int = 100) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.metrics_port = free_ports(1)[0]
+        wrap = [] if profile_out is None else [
+            str(VENV_BIN / "py-spy"), "record", "-r", str(profile_rate), "-f", "raw",
+            "-o", str(profile_out), "--"]
+        super().__init__(settings, log_path, free_ports(1)[0], loglevel="WARNING", wrap=wrap)
         self.profile_out = profile_out
-        self.profile_rate = profile_rate
-        self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
 
-    @property
-    def metrics_url(self) -> str:
-        """The worker's /metrics address."""
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+    def start(self, timeout: float = 90.0) -> WorkerProc:
+        """Start; return once /metrics answers."""
+        self.started_at = time.monotonic()
+        super().start(timeout)
+        return self
 
     def worker_pid(self) -> int:
         """The Python worker's pid (the child of py-spy when profiling)."""
@@ -357,33 +347,6 @@ class WorkerProc:
             if kids.split():
                 return int(kids.split()[0])
         return self.proc.pid
-
-    def start(self, timeout: float = 90.0) -> WorkerProc:
-        """Start; return once /metrics answers."""
-        cmd = [sys.executable, "-m", "tariffmon.cli.main", "worker", "--loglevel", "WARNING"]
-        if self.profile_out is not None:
-            cmd = [str(VENV_BIN / "py-spy"), "record", "-r", str(self.profile_rate), "-f",
-                   "raw", "-o", str(self.profile_out), "--", *cmd]
-        log = self.log_path.open("ab")
-        self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(cmd, env=worker_env(self.settings, self.metrics_port),
-                                     stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}: "
-                                   f"{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(self.metrics_url, timeout=1).read()
-                return self
-            time.sleep(0.1)
-        raise RuntimeError(f"worker /metrics did not answer in {timeout}s: {self.log_tail()}")
-
-    def metrics_text(self) -> str:
-        """The current /metrics page."""
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
-            body: bytes = resp.read()
-        return body.decode()
 
     def metric_sum(self, name: str, text: str | None = None) -> float:
         """The sum of a metric's samples over all label sets (0 when absent)."""
@@ -399,35 +362,16 @@ class WorkerProc:
         return read_status_kib(self.worker_pid())
 
     def stop(self, timeout: float = 60.0) -> int | None:
-        """SIGINT (py-spy then writes its profile) or SIGTERM; SIGKILL after ``timeout``."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            if self.profile_out is not None:
-                # py-spy passes nothing on: stop the worker, py-spy writes and exits after it
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.worker_pid(), signal.SIGTERM)
-            else:
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
-
-    def log_tail(self, chars: int = 3_000) -> str:
-        """The end of the worker's log."""
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-chars:]
-        return ""
+        """SIGTERM to the worker; under py-spy, which passes nothing on, to its child."""
+        if self.proc is not None and self.profile_out is not None and self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.worker_pid(), signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout)  # py-spy writes its profile and exits
+        return super().stop(timeout)
 
     def __enter__(self) -> WorkerProc:
         return self.start()
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- consumers

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -41,11 +42,13 @@ class WorkerProcess:
     """A ``tariffmon worker`` child process with its own metrics port and log file."""
 
     def __init__(self, settings: Settings, log_path: Path, metrics_port: int,
-                 *, loglevel: str = "INFO") -> None:
+                 *, loglevel: str = "INFO", wrap: Sequence[str] = ()) -> None:
         self.settings = settings
         self.metrics_port = metrics_port
         self.log_path = log_path
         self.loglevel = loglevel
+        #: a command the worker runs under, e.g. a profiler: ``[..., "--"]``
+        self.wrap = list(wrap)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,7 +66,7 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tariffmon.cli.main", "worker",
+                [*self.wrap, sys.executable, "-m", "tariffmon.cli.main", "worker",
                  "--loglevel", self.loglevel],
                 env=child_env(self.settings, metrics_port=self.metrics_port),
                 stdout=log, stderr=subprocess.STDOUT,
