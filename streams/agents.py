@@ -22,6 +22,7 @@ from kafka.errors import KafkaError
 from streams.errors import StreamsError
 from streams.recovery import read_processed, read_recent_classified, read_ticks
 from streams.stages import HeadlineStage, InRecord, LateRequest, OutRecord, ReactionStage
+from tariffmon.contract import Tick
 from tariffmon.metrics.worker import WorkerMetrics
 from tariffmon.settings import Settings
 
@@ -34,8 +35,17 @@ BATCH_WITHIN_S = 0.005
 RECOVERY_ATTEMPTS = 8
 #: how often a late request's read reaches further back for a market closed at its t0
 LATE_READ_ATTEMPTS = 4
+#: read-back starts this much before a late request's window, so that a p0 a little
+#: before t0 still has its whole baseline without a second read
+LATE_READ_MARGIN_MS = 3_600_000
 #: exit status of a worker that stopped rather than commit offsets it could not process
 EXIT_PROCESSING_FAILED = 70
+
+
+def _reaches_back(ticks: list[Tick], t0: int, start: int) -> bool:
+    """Whether ``ticks`` hold the lookback window before the last tick at or before t0."""
+    before = [t.ts for t in ticks if t.ts <= t0]
+    return bool(before) and bool(ticks) and ticks[0].ts <= before[-1] - (t0 - start)
 
 
 def _record(event: Any) -> InRecord:
@@ -114,8 +124,8 @@ class Pipeline:
                     if not self.reaction_stage.has_partition(p):
                         await self._recover(p)
                 result = self.reaction_stage.process_batch(records)
-                for late in result.late:
-                    result.records.extend(await self._measure_late(late))
+                if result.late:
+                    result.records.extend(await self._measure_late(result.late))
             except Exception:
                 # Without its state the engine would emit wrong answers, and letting Faust
                 # carry on would commit these offsets unprocessed: stop hard instead, so a
@@ -126,26 +136,52 @@ class Pipeline:
                 os._exit(EXIT_PROCESSING_FAILED)
             yield result.records
 
-    async def _measure_late(self, late: LateRequest) -> list[OutRecord]:
-        """Read a late request's ticks back from Kafka and measure it there."""
+    async def _measure_late(self, lates: list[LateRequest]) -> list[OutRecord]:
+        """Measure late requests on ticks read back from Kafka.
+
+        One read per partition and symbol covers all of a batch's late requests (a worker
+        catching up on a backlog meets them in bursts); a request whose market was closed
+        before its t0 for longer than that read reaches back gets a read of its own.
+        """
+        groups: dict[tuple[int, str], list[LateRequest]] = {}
+        for late in lates:
+            groups.setdefault((late.record.partition, late.request.symbol), []).append(late)
+        out: list[OutRecord] = []
+        loop = asyncio.get_running_loop()
+        for (partition, symbol), group in groups.items():
+            starts = [self.reaction_stage.late_window(late.request)[0] for late in group]
+            horizon = self.reaction_stage.late_window(group[0].request)[1]
+            ticks = await loop.run_in_executor(
+                None, read_ticks, self.settings, partition, symbol,
+                min(starts) - LATE_READ_MARGIN_MS, max(late.request.t0 for late in group),
+                horizon,
+            )
+            for late, start in zip(group, starts, strict=True):
+                mine = [t for t in ticks if t.ts >= start - LATE_READ_MARGIN_MS]
+                if not _reaches_back(mine, late.request.t0, start):
+                    mine = await self._read_further_back(late, start)
+                log.info("late headline %s for %s measured on %d ticks read back from Kafka",
+                         late.request.headline_id, symbol, len(mine))
+                out.extend(self.reaction_stage.measure_late(late, mine).records)
+        return out
+
+    async def _read_further_back(self, late: LateRequest, start: int) -> list[Tick]:
+        """A closed market's p0 and baseline lie before the close, maybe days back."""
         req = late.request
-        from_ts, horizon = self.reaction_stage.late_window(req)
-        lookback = req.t0 - from_ts
+        lookback = req.t0 - start
+        from_ts = start - LATE_READ_MARGIN_MS
+        ticks: list[Tick] = []
         loop = asyncio.get_running_loop()
         for _ in range(LATE_READ_ATTEMPTS):
             ticks = await loop.run_in_executor(
                 None, read_ticks, self.settings, late.record.partition, req.symbol, from_ts,
-                req.t0, horizon,
+                req.t0, self.reaction_stage.params.max_horizon_ms,
             )
-            # a closed market's p0 and baseline lie before the close, maybe days back
             before = [t.ts for t in ticks if t.ts <= req.t0]
-            wanted = before[-1] - lookback if before else from_ts - 86_400_000
-            if wanted >= from_ts:
+            if before and before[-1] - lookback >= from_ts:
                 break
-            from_ts = wanted
-        log.info("late headline %s for %s measured on %d ticks read back from Kafka",
-                 req.headline_id, req.symbol, len(ticks))
-        return self.reaction_stage.measure_late(late, ticks).records
+            from_ts = (before[-1] - lookback if before else from_ts) - 86_400_000
+        return ticks
 
     async def _recover(self, partition: int) -> None:
         started = time.monotonic()
