@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
-from typing import Any
+from tariffmon.errors import TariffmonError
 
 
-class ProducerError(Exception):
+class ProducerError(TariffmonError):
     """Base of every error raised by the ``producers`` package."""
 
 
@@ -28,16 +25,3 @@ class DeliveryError(ProducerError):
 
 class HistoryRangeError(ProducerError):
     """A history request asks for data Yahoo does not serve (names interval and limit)."""
-
-
-def report_errors(command: str, run: Callable[[Any], int]) -> Callable[[Any], int]:
-    """Wrap a CLI ``run``: a ProducerError becomes a one-line message and exit code 2."""
-    @functools.wraps(run)
-    def wrapper(args: Any) -> int:
-        try:
-            return run(args)
-        except ProducerError as exc:
-            print(f"tariffmon {command}: error: {exc}", file=sys.stderr)
-            return 2
-
-    return wrapper

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from producers.errors import report_errors
-
 
 def register(sub: Any) -> None:
     """Add the `history` subcommand."""
@@ -29,7 +27,7 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", default="1m", help="yfinance interval (default: 1m)")
     p.add_argument("--out", required=True, metavar="FILE", help="output file (.jsonl[.gz])")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=report_errors("history", run))
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from producers.errors import report_errors
-
 
 def register(sub: Any) -> None:
     """Add the `produce` subcommand and its sources."""
@@ -42,7 +40,7 @@ def register(sub: Any) -> None:
     t.add_argument("--once", action="store_true",
                    help="poll bars once, publish what is new, flush and exit")
     _metrics_arg(t, offset=0)
-    t.set_defaults(func=report_errors("produce", run))
+    t.set_defaults(func=run)
 
     h = kinds.add_parser(
         "headlines",
@@ -62,7 +60,7 @@ def register(sub: Any) -> None:
                    help="seconds between polls (default: producer.feed_interval_s)")
     h.add_argument("--once", action="store_true", help="poll once, flush and exit")
     _metrics_arg(h, offset=1)
-    h.set_defaults(func=report_errors("produce", run))
+    h.set_defaults(func=run)
 
 
 def _metrics_arg(p: argparse.ArgumentParser, offset: int) -> None:

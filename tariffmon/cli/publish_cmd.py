@@ -6,8 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from producers.errors import report_errors
-
 
 def register(sub: Any) -> None:
     """Add the `publish-headline` subcommand."""
@@ -26,7 +24,7 @@ def register(sub: Any) -> None:
                    help="publication time: epoch ms or ISO-8601, UTC if no zone "
                         "(default: now)")
     p.add_argument("--url", default=None, help="a link to the story")
-    p.set_defaults(func=report_errors("publish-headline", run))
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

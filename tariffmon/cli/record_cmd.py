@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from producers.errors import report_errors
-
 
 def register(sub: Any) -> None:
     """Add the `record` subcommand."""
@@ -34,7 +32,7 @@ def register(sub: Any) -> None:
                    help="stop after N records")
     p.add_argument("--idle-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="with --follow: stop after this long without a record (default: 10)")
-    p.set_defaults(func=report_errors("record", run))
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,8 +7,6 @@ import json
 import sys
 from typing import Any
 
-from producers.errors import report_errors
-
 
 def register(sub: Any) -> None:
     """Add the `replay` subcommand."""
@@ -36,7 +34,7 @@ def register(sub: Any) -> None:
     p.add_argument("--streams", nargs="+", default=None, metavar="STREAM",
                    help="replay only these streams (default: all in the files)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=report_errors("replay", run))
+    p.set_defaults(func=run)
 
 
 def _speed(text: str) -> float | None:
