@@ -508,7 +508,7 @@ _BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("state recovery / clusters (kafka-python)", ("read_processed (",
                                                   "read_recent_classified (")),
     ("pure core (tariffmon/core)", ("tariffmon/core/",)),
-    ("contract decode/encode", ("tariffmon/contract.py",)),
+    ("contract decode/encode", ("tariffmon/contract/",)),
     ("metrics (prometheus_client)", ("prometheus_client/",)),
     ("stages glue (streams/stages.py, agents.py)", ("streams/stages.py", "streams/agents.py")),
     ("Faust/mode stream machinery", ("faust/", "mode/")),

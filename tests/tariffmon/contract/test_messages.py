@@ -1,0 +1,177 @@
+"""The message contract: every type round-trips; every rule rejects with field, value, rule."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tariffmon.contract as contract
+from tariffmon.contract import (
+    MESSAGE_TYPES,
+    Alert,
+    ClassifiedHeadline,
+    DeadLetter,
+    Headline,
+    Message,
+    Reaction,
+    ReactionRequest,
+    Tick,
+    reaction_key,
+)
+from tariffmon.errors import ContractError
+from tests.tariffmon.contract.strategies import (
+    LIMITS,
+    TS,
+    any_message,
+    headline_obj,
+    rejects,
+    tick_obj,
+)
+
+# --------------------------------------------------------------------------- round trips
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_message)
+def test_every_message_type_round_trips_through_json(msg: Message) -> None:
+    data = msg.encode()
+    assert isinstance(data, bytes)
+    data.decode("utf-8")  # valid UTF-8
+    back = type(msg).decode(data, LIMITS)
+    assert back == msg
+    assert back.encode() == data  # byte-identical: a replay produces the same records
+    assert back.key == msg.key  # type: ignore[attr-defined]
+
+
+def test_every_stream_has_a_message_type_covered_here() -> None:
+    assert set(MESSAGE_TYPES.values()) == {
+        Tick, Headline, ClassifiedHeadline, ReactionRequest, Reaction, Alert, DeadLetter,
+    }
+
+
+def test_wire_form_matches_the_design() -> None:
+    tick = Tick(symbol="USDJPY", ts=TS, price=144.952, source="yfinance")
+    assert orjson.loads(tick.encode()) == {
+        "v": 1, "symbol": "USDJPY", "ts": TS, "price": 144.952, "source": "yfinance",
+        "kind": "quote",
+    }
+    assert tick.key == "USDJPY"
+    head = Headline(id="abc", ts=TS, source="rss", title="Tariffs")
+    assert orjson.loads(head.encode()) == {
+        "v": 1, "id": "abc", "ts": TS, "source": "rss", "title": "Tariffs",
+    }
+    assert head.key == "abc"
+    assert reaction_key("abc", "N225", 300) == "abc|N225|300"
+
+
+def test_integral_float_timestamp_is_accepted_as_int() -> None:
+    tick = Tick.from_dict(
+        {"v": 1, "symbol": "N225", "ts": float(TS), "price": 1.0, "source": "s"}, LIMITS
+    )
+    assert tick.ts == TS and type(tick.ts) is int
+
+
+# --------------------------------------------------------------------------- validation
+
+
+# names imported from ``tariffmon.contract`` across the repository (and the old module's)
+_PUBLIC = (
+    "Alert", "AttributedHeadline", "ClassifiedHeadline", "DIRECTIONS", "DeadLetter", "Direction",
+    "Headline", "Limits", "MAX_MESSAGE_BYTES", "MAX_SOURCE_CHARS", "MAX_SUMMARY_CHARS",
+    "MAX_TITLE_CHARS", "MAX_TS_MS", "MAX_URL_CHARS", "MESSAGE_TYPES", "MIN_TS_MS",
+    "MOVE_DIRECTIONS", "Message", "Reaction", "ReactionRequest", "SCHEMA_VERSION", "Tick", "dumps",
+    "loads", "reaction_key", "DEFAULT_LIMITS", "DEFAULT_SYMBOLS", "FUTURE_SLACK_MS",
+    "MAX_ATTRIBUTED", "MAX_ID_CHARS", "MAX_TAGS", "TICK_KINDS", "TickKind", "MoveDirection",
+    "check_version", "check_ts", "check_price", "check_number", "check_text", "check_symbol",
+    "check_choice", "check_bool", "check_positive_int", "check_tags",
+)
+
+
+def test_the_package_exports_every_name_of_the_old_module() -> None:
+    missing = [n for n in _PUBLIC if not hasattr(contract, n)]
+    assert missing == []
+    assert set(_PUBLIC) <= set(contract.__all__)
+
+
+@pytest.mark.parametrize("cls", MESSAGE_TYPES.values())
+def test_wire_fields_are_the_dataclass_fields_and_the_version(cls: type[Message]) -> None:
+    wire = cls.FIELDS
+    assert wire == {"v", *(f.name for f in dataclasses.fields(cls))}  # type: ignore[arg-type]
+    assert "KIND" not in wire and "FIELDS" not in wire
+
+
+@pytest.mark.parametrize("cls", MESSAGE_TYPES.values())
+def test_every_type_checks_the_envelope_first(cls: type[Message]) -> None:
+    rejects(cls, {"v": 2, "zzz": 1}, "v", "schema version 1")
+    rejects(cls, {"v": 1, "zzz": 1}, "zzz", f"is not a field of a {cls.KIND} message")
+    with pytest.raises(ContractError) as info:
+        cls.from_dict([1, 2], LIMITS)  # type: ignore[arg-type]
+    assert info.value.field == "$" and info.value.reason == "bad_json"
+
+
+def test_unknown_field_is_rejected() -> None:
+    err = rejects(Tick, tick_obj(bid=146.4), "bid", "is not a field of a tick message")
+    assert err.value == 146.4 and err.reason == "unknown_field"
+
+
+def test_bar_close_needs_its_interval_and_others_must_not_have_one() -> None:
+    rejects(Tick, tick_obj(kind="bar_close"), "interval_s", "positive integer")
+    rejects(Tick, tick_obj(kind="bar_close", interval_s=0), "interval_s", "positive integer")
+    rejects(Tick, tick_obj(kind="quote", interval_s=60), "interval_s", "only allowed on bar_close")
+    rejects(Tick, tick_obj(kind="candle"), "kind", "must be one of")
+    rejects(Tick, tick_obj(volume=-1), "volume", "must not be negative")
+
+
+@pytest.mark.parametrize(
+    ("cls", "obj", "field", "rule"),
+    [
+        (ClassifiedHeadline,
+         {**headline_obj(), "is_tariff": "yes", "score": 1.0, "tags": [], "direction": "neutral",
+          "cluster_id": "h1"}, "is_tariff", "true or false"),
+        (ClassifiedHeadline,
+         {**headline_obj(), "is_tariff": True, "score": 1.0, "tags": [], "direction": "sideways",
+          "cluster_id": "h1"}, "direction", "must be one of"),
+        (ReactionRequest,
+         {"v": 1, "headline_id": "h", "cluster_id": "h", "symbol": "XXX", "t0": TS,
+          "title": "t"}, "symbol", "must be one of"),
+        (Alert,
+         {"v": 1, "symbol": "USDJPY", "window_s": 60, "ts": TS, "start_ts": TS - 60_000,
+          "p_start": 146.0, "p_end": math.nan, "ret": 0.0, "direction": "up",
+          "threshold_bp": 20.0, "threshold_z": 6.0}, "p_end", "finite"),
+        (DeadLetter,
+         {"v": 1, "topic": "t", "partition": -1, "offset": 0, "ts": 0, "reason": "r",
+          "error": "e", "stage": "s", "value_b64": ""}, "partition", "non-negative"),
+    ],
+)
+def test_other_message_types_validate_too(
+    cls: type[Message], obj: dict[str, Any], field: str, rule: str
+) -> None:
+    rejects(cls, obj, field, rule)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_escape_as_another_exception(data: bytes) -> None:
+    for cls in MESSAGE_TYPES.values():
+        with contextlib.suppress(ContractError):
+            cls.decode(data, LIMITS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([*sorted(Tick.FIELDS), "x"]),
+                       st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                       max_size=8))
+def test_arbitrary_objects_validate_or_raise_contract_error(obj: dict[str, Any]) -> None:
+    try:
+        tick = Tick.from_dict(obj, LIMITS)
+    except ContractError as err:
+        assert err.field and err.rule
+    else:
+        assert Tick.decode(tick.encode(), LIMITS) == tick
