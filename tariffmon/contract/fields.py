@@ -69,10 +69,10 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def require(obj: Mapping[str, Any], name: str) -> Any:
-    """The value of a required field."""
+def require(obj: Mapping[str, Any], name: str, prefix: str = "") -> Any:
+    """The value of a required field (``prefix`` names the object it sits in, if nested)."""
     if name not in obj:
-        raise ContractError(name, None, "is required", reason="missing_field")
+        raise ContractError(prefix + name, None, "is required", reason="missing_field")
     return obj[name]
 
 
@@ -85,14 +85,18 @@ def check_version(obj: Mapping[str, Any]) -> None:
         )
 
 
-def reject_unknown(obj: Mapping[str, Any], allowed: frozenset[str], kind: str) -> None:
+def reject_unknown(
+    obj: Mapping[str, Any], allowed: frozenset[str], kind: str, prefix: str = ""
+) -> None:
     """Refuse any field that is not one of ``allowed`` (naming the first, in sorted order)."""
     extra = obj.keys() - allowed
     if extra:
         # key=str: a mapping built in Python may mix key types, which plain sorting refuses
         name = min(extra, key=str)
+        article = "an" if kind[:1] in "aeiou" else "a"
         raise ContractError(
-            str(name), obj[name], f"is not a field of a {kind} message", reason="unknown_field"
+            prefix + str(name), obj[name], f"is not a field of {article} {kind} message",
+            reason="unknown_field",
         )
 
 

@@ -414,17 +414,20 @@ class AttributedHeadline:
 
 
 _ATTRIBUTED_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AttributedHeadline))
+_ATTRIBUTED_FIELDS: frozenset[str] = frozenset(_ATTRIBUTED_NAMES)
 
 
 def _attributed_headline(h: Any, limits: Limits) -> AttributedHeadline:
     if not isinstance(h, dict):
         raise ContractError("headlines", h, "must hold objects", reason="bad_type")
+    p = "headlines."
+    reject_unknown(h, _ATTRIBUTED_FIELDS, "attributed headline", p)
     return AttributedHeadline(
-        id=check_text("headlines.id", require(h, "id"), MAX_ID_CHARS),
-        ts=check_ts("headlines.ts", require(h, "ts"), limits),
-        title=check_text("headlines.title", require(h, "title"), MAX_TITLE_CHARS),
+        id=check_text(p + "id", require(h, "id", p), MAX_ID_CHARS),
+        ts=check_ts(p + "ts", require(h, "ts", p), limits),
+        title=check_text(p + "title", require(h, "title", p), MAX_TITLE_CHARS),
         direction=check_choice(  # type: ignore[arg-type]
-            "headlines.direction", h.get("direction", "neutral"), DIRECTIONS
+            p + "direction", h.get("direction", "neutral"), DIRECTIONS
         ),
     )
 

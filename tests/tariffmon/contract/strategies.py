@@ -122,3 +122,39 @@ def rejects(cls: type[Message], obj: dict[str, Any], field: str, rule: str,
     assert str(err).startswith(f"{field}=")
     assert rule in str(err)
     return err
+
+
+#: one valid message of each type, in wire form (every optional field set)
+EXAMPLES: dict[type[Message], dict[str, Any]] = {
+    Tick: Tick(symbol="USDJPY", ts=TS, price=146.5, source="t", kind="bar_close",
+               volume=10.0, interval_s=60).to_dict(),
+    Headline: Headline(id="h1", ts=TS, source="rss", title="Tariffs", url="https://x",
+                       summary="s", ts_estimated=False).to_dict(),
+    ClassifiedHeadline: ClassifiedHeadline(
+        id="h1", ts=TS, source="rss", title="Tariffs", is_tariff=True, score=2.5,
+        tags=("autos",), direction="escalation", cluster_id="h1", duplicate=False,
+        url="https://x", summary="s", ts_estimated=True,
+    ).to_dict(),
+    ReactionRequest: ReactionRequest(
+        headline_id="h1", cluster_id="h1", symbol="N225", t0=TS, title="Tariffs",
+        tags=("autos",), direction="escalation", score=2.5,
+    ).to_dict(),
+    Reaction: Reaction(
+        headline_id="h1", cluster_id="h1", symbol="USDJPY", horizon_s=300, t0=TS, t_start=TS,
+        t1=TS + 300_000, p0=146.5, p0_ts=TS - 1_000, p1=146.9, p1_ts=TS + 299_000, ret=0.0027,
+        z=3.1, sigma_1m=0.0004, max_up=0.003, max_down=-0.001, significant=True, gap=False,
+        n_ticks=42, flags=("sparse_baseline",), direction="escalation", tags=("autos",),
+        title="Tariffs",
+    ).to_dict(),
+    Alert: Alert(
+        symbol="USDJPY", window_s=60, ts=TS, start_ts=TS - 60_000, p_start=146.0,
+        p_end=146.5, ret=0.0034, z=7.0, direction="up", threshold_bp=20.0, threshold_z=6.0,
+        headlines=(AttributedHeadline(id="h1", ts=TS - 5_000, title="Tariffs",
+                                      direction="escalation"),),
+    ).to_dict(),
+    DeadLetter: DeadLetter(
+        topic="tariffmon.ticks", partition=0, offset=7, ts=TS, reason="bad_json",
+        error="$='x': must be UTF-8 JSON", stage="react", value_b64="eA==", value_size=1,
+        key_b64="eA==", value_text="x",
+    ).to_dict(),
+}

@@ -23,10 +23,12 @@ from tariffmon.contract import (
     Reaction,
     ReactionRequest,
     Tick,
+    dumps,
     reaction_key,
 )
 from tariffmon.errors import ContractError
 from tests.tariffmon.contract.strategies import (
+    EXAMPLES,
     LIMITS,
     TS,
     any_message,
@@ -110,10 +112,19 @@ def test_wire_fields_are_the_dataclass_fields_and_the_version(cls: type[Message]
 @pytest.mark.parametrize("cls", MESSAGE_TYPES.values())
 def test_every_type_checks_the_envelope_first(cls: type[Message]) -> None:
     rejects(cls, {"v": 2, "zzz": 1}, "v", "schema version 1")
-    rejects(cls, {"v": 1, "zzz": 1}, "zzz", f"is not a field of a {cls.KIND} message")
+    rejects(cls, {"v": 1, "zzz": 1}, "zzz", f" {cls.KIND} message")
+    rejects(cls, {"v": 1, "zzz": 1}, "zzz", "is not a field of a")
+
     with pytest.raises(ContractError) as info:
         cls.from_dict([1, 2], LIMITS)  # type: ignore[arg-type]
     assert info.value.field == "$" and info.value.reason == "bad_json"
+
+
+def test_unknown_fields_of_an_attributed_headline_are_rejected_by_their_full_name() -> None:
+    obj = {**EXAMPLES[Alert], "headlines": [{"id": "h", "ts": TS, "title": "t", "url": "u"}]}
+    rejects(Alert, obj, "headlines.url", "is not a field of an attributed headline message")
+    rejects(Alert, {**obj, "headlines": [{"ts": TS, "title": "t"}]}, "headlines.id",
+            "is required")
 
 
 def test_unknown_field_is_rejected() -> None:
@@ -175,3 +186,88 @@ def test_arbitrary_objects_validate_or_raise_contract_error(obj: dict[str, Any])
         assert err.field and err.rule
     else:
         assert Tick.decode(tick.encode(), LIMITS) == tick
+
+
+# --------------------------------------------------------------------------- hostile values
+
+
+def test_every_type_has_an_example_with_every_field() -> None:
+    assert set(EXAMPLES) == set(MESSAGE_TYPES.values())
+    for cls, obj in EXAMPLES.items():
+        assert set(obj) == cls.FIELDS
+        assert cls.from_dict(obj, LIMITS).to_dict() == obj
+
+
+def _with_raw(obj: dict[str, Any], field: str, raw: bytes) -> bytes:
+    """``obj`` as JSON with ``field`` set to the raw JSON text ``raw``."""
+    rest = dumps({k: v for k, v in obj.items() if k != field})
+    return rest[:-1] + (b"," if len(rest) > 2 else b"") + dumps({field: 0})[1:-2] + raw + b"}"
+
+
+_DEEP = 1_000  # deeper than Python's recursion limit, within orjson's nesting limit
+_DEEP_VALUES = {
+    "lists": b"[" * _DEEP + b"]" * _DEEP,
+    "objects": b'{"a":' * _DEEP + b"1" + b"}" * _DEEP,
+    "mixed": b'[{"a":' * (_DEEP // 2) + b"[]" + b"}]" * (_DEEP // 2),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_DEEP_VALUES))
+@pytest.mark.parametrize("cls", MESSAGE_TYPES.values(), ids=lambda c: c.__name__)
+def test_a_deeply_nested_value_in_any_field_is_a_contract_error(
+    cls: type[Message], shape: str
+) -> None:
+    deep = _DEEP_VALUES[shape]
+    for field in [*sorted(cls.FIELDS), "unknown"]:
+        data = _with_raw(EXAMPLES[cls], field, deep)
+        with pytest.raises(ContractError) as info:
+            cls.decode(data, LIMITS)
+        assert info.value.field == "$" or info.value.field.split(".")[0] == field
+        assert len(str(info.value)) < 400
+
+
+def test_a_deeply_nested_attributed_headline_is_a_contract_error() -> None:
+    deep = _DEEP_VALUES["lists"]
+    head = EXAMPLES[Alert]["headlines"][0]
+    for field in [*sorted(head), "unknown"]:
+        inner = _with_raw(head, field, deep)
+        data = _with_raw(EXAMPLES[Alert], "headlines", b"[" + inner + b"]")
+        with pytest.raises(ContractError) as info:
+            Alert.decode(data, LIMITS)
+        assert info.value.field.startswith("headlines")
+    with pytest.raises(ContractError):
+        Alert.decode(_with_raw(EXAMPLES[Alert], "headlines", b"[" + deep + b"]"), LIMITS)
+
+
+@pytest.mark.parametrize("depth", [1_024, 1_025, 5_000])
+def test_nesting_beyond_the_parsers_limit_is_bad_json(depth: int) -> None:
+    for cls in MESSAGE_TYPES.values():
+        data = _with_raw(EXAMPLES[cls], "v", b"[" * depth + b"]" * depth)
+        with pytest.raises(ContractError) as info:
+            cls.decode(data, LIMITS)
+        assert info.value.reason == "bad_json" and info.value.field == "$"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                   max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(cls=st.sampled_from(list(MESSAGE_TYPES.values())), data=st.data(), value=json_values)
+def test_any_json_value_in_any_field_decodes_or_is_a_contract_error(
+    cls: type[Message], data: st.DataObject, value: Any
+) -> None:
+    field = data.draw(st.sampled_from([*sorted(cls.FIELDS), "unknown"]), label="field")
+    raw = dumps({**EXAMPLES[cls], field: value})
+    try:
+        msg = cls.decode(raw, LIMITS)
+    except ContractError as err:
+        assert err.field and err.rule and err.reason
+        str(err)
+    else:
+        assert cls.decode(msg.encode(), LIMITS) == msg
