@@ -114,7 +114,6 @@ def test_every_type_checks_the_envelope_first(cls: type[Message]) -> None:
     rejects(cls, {"v": 2, "zzz": 1}, "v", "schema version 1")
     rejects(cls, {"v": 1, "zzz": 1}, "zzz", f" {cls.KIND} message")
     rejects(cls, {"v": 1, "zzz": 1}, "zzz", "is not a field of a")
-
     with pytest.raises(ContractError) as info:
         cls.from_dict([1, 2], LIMITS)  # type: ignore[arg-type]
     assert info.value.field == "$" and info.value.reason == "bad_json"
@@ -271,3 +270,70 @@ def test_any_json_value_in_any_field_decodes_or_is_a_contract_error(
         str(err)
     else:
         assert cls.decode(msg.encode(), LIMITS) == msg
+
+
+# --------------------------------------------------------------------------- non-finite numbers
+
+_NON_FINITE = [math.nan, math.inf, -math.inf]
+
+
+def _float_fields(cls: type[Message]) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if "float" in str(f.type)]
+
+
+@pytest.mark.parametrize("bad", _NON_FINITE, ids=repr)
+@pytest.mark.parametrize("cls", MESSAGE_TYPES.values(), ids=lambda c: c.__name__)
+def test_encoding_refuses_a_non_finite_number_in_any_float_field(
+    cls: type[Message], bad: float
+) -> None:
+    good = cls.from_dict(EXAMPLES[cls], LIMITS)
+    for name in _float_fields(cls):
+        msg = dataclasses.replace(good, **{name: bad})  # type: ignore[type-var]
+        for encode in (msg.encode, msg.to_dict):
+            with pytest.raises(ContractError) as info:
+                encode()
+            assert info.value.field == name and info.value.reason == "not_finite"
+            assert info.value.rule == "must be finite"
+
+
+def test_every_type_with_numbers_is_covered_by_the_non_finite_check() -> None:
+    covered = {c for c in MESSAGE_TYPES.values() if _float_fields(c)}
+    assert covered == {Tick, ClassifiedHeadline, ReactionRequest, Reaction, Alert}
+
+
+@pytest.mark.parametrize("bad", _NON_FINITE, ids=repr)
+def test_encoding_refuses_a_non_finite_number_even_where_the_type_says_int(bad: float) -> None:
+    # nothing type-checks at run time: a nan computed into an int field must not pass either
+    good = Alert.from_dict(EXAMPLES[Alert], LIMITS)
+    head = dataclasses.replace(good.headlines[0], ts=bad)  # type: ignore[arg-type]
+    for msg, field in ((dataclasses.replace(good, ts=bad), "ts"),  # type: ignore[arg-type]
+                       (dataclasses.replace(good, headlines=(head,)), "headlines.ts")):
+        with pytest.raises(ContractError) as info:
+            msg.encode()
+        assert info.value.field == field and info.value.reason == "not_finite"
+
+
+@pytest.mark.parametrize(
+    ("cls", "field"),
+    [(Reaction, f) for f in ("p0", "p1", "ret", "z", "sigma_1m", "max_up", "max_down")]
+    + [(Alert, f) for f in ("p_start", "p_end", "ret", "z", "threshold_bp", "threshold_z")]
+    + [(Tick, "price"), (Tick, "volume"), (ClassifiedHeadline, "score"),
+       (ReactionRequest, "score")],
+)
+@pytest.mark.parametrize("bad", _NON_FINITE, ids=repr)
+def test_decoding_refuses_non_finite_numbers(cls: type[Message], field: str, bad: float) -> None:
+    err = rejects(cls, {**EXAMPLES[cls], field: bad}, field, "finite")
+    assert err.reason == "not_finite"
+
+
+@pytest.mark.parametrize("field", ["p0", "p1"])
+def test_reaction_prices_must_be_positive(field: str) -> None:
+    err = rejects(Reaction, {**EXAMPLES[Reaction], field: 0.0}, field, "positive")
+    assert err.reason == "not_positive"
+
+
+@pytest.mark.parametrize("field", ["p_start", "p_end"])
+def test_alert_prices_must_be_positive(field: str) -> None:
+    err = rejects(Alert, {**EXAMPLES[Alert], field: -1.0}, field, "positive")
+    assert err.reason == "not_positive"
