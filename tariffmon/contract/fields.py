@@ -10,11 +10,11 @@ pass it in :class:`Limits`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from tariffmon.errors import ContractError
+from tariffmon.errors import ConfigError, ContractError
 
 SCHEMA_VERSION = 1
 
@@ -46,13 +46,80 @@ MOVE_DIRECTIONS: frozenset[str] = frozenset({"up", "down"})
 DEFAULT_SYMBOLS: frozenset[str] = frozenset({"USDJPY", "N225"})
 
 
+class PriceBands(Mapping[str, tuple[float, float]]):
+    """Immutable, hashable ``symbol -> (lowest, highest)`` sane prices, checked once when built.
+
+    Hashable so that :class:`Limits` stays a hashable frozen value; validated here so that
+    the per-tick check is a dict look-up and two comparisons.
+    """
+
+    __slots__ = ("_bands", "_hash")
+
+    def __init__(self, bands: Mapping[str, tuple[float, float]] | None = None) -> None:
+        checked: dict[str, tuple[float, float]] = {}
+        for symbol, band in (bands or {}).items():
+            try:
+                lo, hi = (float(b) for b in band)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"price_bands.{symbol}", f"must be two numbers (lowest, highest): {exc}"
+                ) from exc
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo < hi):
+                raise ConfigError(
+                    f"price_bands.{symbol}", f"must satisfy 0 < lowest < highest (got {band!r})"
+                )
+            checked[symbol] = (lo, hi)
+        self._bands = checked
+        self._hash = hash(frozenset(checked.items()))
+
+    def __getitem__(self, symbol: str) -> tuple[float, float]:
+        return self._bands[symbol]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bands)
+
+    def __len__(self) -> int:
+        return len(self._bands)
+
+    def get(self, symbol: str, default: Any = None) -> Any:
+        """The band of ``symbol``, or ``default`` (without the mixin's KeyError round trip)."""
+        return self._bands.get(symbol, default)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PriceBands):
+            return self._bands == other._bands
+        if isinstance(other, Mapping):
+            return self._bands == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"PriceBands({self._bands!r})"
+
+
+NO_PRICE_BANDS = PriceBands()
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What a validator needs to know beyond the message itself."""
+    """What a validator needs to know beyond the message itself.
+
+    ``price_bands`` maps a symbol to the range of prices that can be real for it (a fat-finger
+    or unit mix-up guard); a symbol without a band only needs a finite positive price.
+    """
 
     symbols: frozenset[str] = DEFAULT_SYMBOLS
     #: newest acceptable event time; ``None`` means the fixed ceiling (:data:`MAX_TS_MS`)
     max_ts_ms: int | None = None
+    price_bands: Mapping[str, tuple[float, float]] = field(default=NO_PRICE_BANDS)
+
+    def __post_init__(self) -> None:
+        # a mapping given by the caller is copied (and validated) once, so later changes to
+        # it cannot change a frozen Limits; an existing PriceBands is shared as is
+        if not isinstance(self.price_bands, PriceBands):
+            object.__setattr__(self, "price_bands", PriceBands(self.price_bands))
 
     def ceiling(self) -> int:
         """The newest acceptable event time in epoch milliseconds."""
@@ -60,10 +127,19 @@ class Limits:
             return MAX_TS_MS
         return min(MAX_TS_MS, self.max_ts_ms)
 
+    def with_ceiling(self, max_ts_ms: int | None) -> Limits:
+        """The same limits (symbols, price bands) with another newest acceptable event time."""
+        return replace(self, max_ts_ms=max_ts_ms)
+
     @staticmethod
-    def from_now(now_ms: int, symbols: Iterable[str]) -> Limits:
+    def from_now(
+        now_ms: int,
+        symbols: Iterable[str],
+        *,
+        price_bands: Mapping[str, tuple[float, float]] = NO_PRICE_BANDS,
+    ) -> Limits:
         """Limits for live input: events may lie up to a day past ``now_ms``."""
-        return Limits(frozenset(symbols), now_ms + FUTURE_SLACK_MS)
+        return Limits(frozenset(symbols), now_ms + FUTURE_SLACK_MS, price_bands)
 
 
 DEFAULT_LIMITS = Limits()
@@ -139,6 +215,19 @@ def check_price(name: str, value: Any) -> float:
     if f <= 0.0:
         raise ContractError(name, value, "must be positive", reason="not_positive")
     return f
+
+
+def check_price_band(name: str, price: float, symbol: str, limits: Limits) -> float:
+    """A checked price must also lie within its symbol's band, when ``limits`` has one."""
+    band = limits.price_bands.get(symbol)
+    if band is not None:
+        lo, hi = band
+        if not lo <= price <= hi:
+            raise ContractError(
+                name, price, f"must be within [{lo:g}, {hi:g}] for {symbol}",
+                reason="price_range",
+            )
+    return price
 
 
 def check_number(name: str, value: Any, *, allow_none: bool = False) -> float | None:

@@ -38,6 +38,7 @@ from tariffmon.contract.fields import (
     check_number,
     check_positive_int,
     check_price,
+    check_price_band,
     check_symbol,
     check_tags,
     check_text,
@@ -147,8 +148,9 @@ class Tick(Message):
 
     ``kind`` is ``trade`` or ``quote`` for a point observation, ``bar_close`` for the close of a
     bar of ``interval_s`` seconds, whose ``ts`` is the bar's *end*: the close is only known then,
-    so a bar never leaks into a reaction that starts before it closes.
-    Key on Kafka: the symbol.
+    so a bar never leaks into a reaction that starts before it closes.  ``price`` must be
+    finite, positive and, when the caller's :class:`Limits` has a band for the symbol, within
+    it.  Key on Kafka: the symbol.
     """
 
     KIND: ClassVar[str] = "tick"
@@ -181,10 +183,12 @@ class Tick(Message):
             volume = check_float("volume", volume)
             if volume < 0:
                 raise ContractError("volume", volume, "must not be negative", reason="bad_value")
+        symbol = check_symbol(require(obj, "symbol"), limits)
+        price = check_price("price", require(obj, "price"))
         return cls(
-            symbol=check_symbol(require(obj, "symbol"), limits),
+            symbol=symbol,
             ts=check_ts("ts", require(obj, "ts"), limits),
-            price=check_price("price", require(obj, "price")),
+            price=check_price_band("price", price, symbol, limits),
             source=check_text("source", require(obj, "source"), MAX_SOURCE_CHARS),
             kind=kind,  # type: ignore[arg-type]
             volume=volume,
