@@ -9,9 +9,9 @@ Kafka keys: ``docs/ARCHITECTURE.md``, "Topics and keys".
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from tariffmon.contract.codec import dumps, loads
 from tariffmon.contract.fields import (
@@ -445,6 +445,29 @@ def _attributed_headline(h: Any, limits: Limits) -> AttributedHeadline:
     )
 
 
+class SharpMoveLike(Protocol):
+    """What :meth:`Alert.from_move` reads of a detected move (``tariffmon.core.sharpmove``)."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def window_ms(self) -> int: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def start_ts(self) -> int: ...
+    @property
+    def p_start(self) -> float: ...
+    @property
+    def p_end(self) -> float: ...
+    @property
+    def ret(self) -> float: ...
+    @property
+    def z(self) -> float | None: ...
+    @property
+    def threshold(self) -> float: ...
+
+
 @wire_message
 @dataclass(frozen=True, slots=True)
 class Alert(Message):
@@ -477,6 +500,34 @@ class Alert(Message):
     def key(self) -> str:
         """The Kafka key."""
         return f"{self.symbol}|{self.window_s}|{self.ts}"
+
+    @classmethod
+    def from_move(
+        cls,
+        move: SharpMoveLike,
+        *,
+        threshold_z: float,
+        headlines: Iterable[AttributedHeadline] = (),
+    ) -> Self:
+        """The alert for a detected move: window in seconds, threshold in basis points.
+
+        This is the conversion ``tariffmon/core/engine.py`` spells out field by field today;
+        the engine can build its alerts with it instead.
+        """
+        return cls(
+            symbol=move.symbol,
+            window_s=move.window_ms // 1_000,
+            ts=move.ts,
+            start_ts=move.start_ts,
+            p_start=move.p_start,
+            p_end=move.p_end,
+            ret=move.ret,
+            z=move.z,
+            direction="up" if move.ret > 0 else "down",
+            threshold_bp=round(move.threshold * 10_000, 6),
+            threshold_z=threshold_z,
+            headlines=tuple(headlines),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Wire form with the attributed headlines as a list of objects."""

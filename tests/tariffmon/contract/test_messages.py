@@ -16,6 +16,7 @@ import tariffmon.contract as contract
 from tariffmon.contract import (
     MESSAGE_TYPES,
     Alert,
+    AttributedHeadline,
     ClassifiedHeadline,
     DeadLetter,
     Headline,
@@ -337,3 +338,22 @@ def test_reaction_prices_must_be_positive(field: str) -> None:
 def test_alert_prices_must_be_positive(field: str) -> None:
     err = rejects(Alert, {**EXAMPLES[Alert], field: -1.0}, field, "positive")
     assert err.reason == "not_positive"
+
+
+# --------------------------------------------------------------------------- alerts from moves
+
+
+@pytest.mark.parametrize(("ret", "z"), [(0.0031, 7.5), (-0.0042, None), (0.0, 0.0)])
+def test_alert_from_move_is_the_alert_the_engine_builds(ret: float, z: float | None) -> None:
+    from tariffmon.core.engine import ReactionEngine
+    from tariffmon.core.sharpmove import SharpMove
+    from tests.tariffmon.core.engine_helpers import params
+
+    p = params()
+    move = SharpMove(symbol="USDJPY", window_ms=300_000, ts=TS, start_ts=TS - 300_000,
+                     p_start=146.0, p_end=146.0 * math.exp(ret), ret=ret, z=z,
+                     threshold=0.004)
+    engine_alert = ReactionEngine(p).state("USDJPY")._alert(move)
+    assert Alert.from_move(move, threshold_z=p.sharp_z) == engine_alert
+    heads = (AttributedHeadline(id="h", ts=TS - 1, title="t", direction="neutral"),)
+    assert Alert.from_move(move, threshold_z=p.sharp_z, headlines=iter(heads)).headlines == heads
