@@ -17,14 +17,15 @@ import base64
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from producers.errors import ProducerError
 from producers.kafka_producer import StopFlag, TopicProducer
 from tariffmon.contract import dumps
-from tariffmon.recorded import RecordedEvent, merge_events
+from tariffmon.errors import RecordedStreamError
+from tariffmon.recorded import BadLineCounter, RecordedEvent, merge_events
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class ReplayResult:
     skipped_streams: dict[str, int]
     interrupted: bool
     elapsed_s: float
+    #: lines of the files that were not events, skipped: "stream:reason" -> lines
+    bad_lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -60,8 +63,12 @@ def encode_value(value: dict[str, Any]) -> bytes:
 
 
 def count_events(paths: Sequence[str | Path], from_ts: int | None, to_ts: int | None) -> int:
-    """How many events a replay of these files and range would publish (for the ETA)."""
-    return sum(1 for _ in merge_events(paths, from_ts, to_ts))
+    """How many events a replay of these files and range would publish (for the ETA).
+
+    Bad lines are skipped silently (the replay itself reports them); a file that cannot be
+    read to its end raises RecordedStreamError before anything is published.
+    """
+    return sum(1 for _ in merge_events(paths, from_ts, to_ts, on_bad_line=BadLineCounter(0)))
 
 
 def replay(
@@ -79,14 +86,19 @@ def replay(
 ) -> ReplayResult:
     """Publish the merged events of ``paths`` to ``topics`` (stream name -> topic).
 
-    Events of streams without a topic are skipped and counted.  Stops early, after flushing,
-    when ``stop`` is set.  ``progress(n)`` is called with the number of newly handled events.
+    Events of streams without a topic are skipped and counted, and so are the files' bad
+    lines (logged as a summary at the end).  Stops early, after flushing, when ``stop`` is
+    set.  ``progress(n)`` is called with the number of newly handled events.  A file that
+    cannot be read to its end raises :class:`~tariffmon.errors.RecordedStreamError` after
+    flushing what was sent before it.
     """
     if speed is not None and speed <= 0:
         raise ProducerError(f"speed={speed!r}: must be positive (or None for maximum)")
     stop = stop or StopFlag()
     wait = sleep or stop.wait
-    source = events if events is not None else merge_events(paths, from_ts, to_ts)
+    bad = BadLineCounter()
+    source = events if events is not None else merge_events(
+        paths, from_ts, to_ts, on_bad_line=bad)
     skipped: dict[str, int] = {}
     read = 0
     t_wall0 = time.monotonic()
@@ -115,6 +127,9 @@ def replay(
             if progress is not None and pending_progress >= 256:
                 progress(pending_progress)
                 pending_progress = 0
+    except RecordedStreamError as exc:
+        log.error("replay: stopped after %d events: %s", read, exc)
+        raise
     finally:
         # whatever ended the loop, everything handed to the producer is flushed
         producer.flush()
@@ -122,9 +137,11 @@ def replay(
             progress(pending_progress)
     if skipped:
         log.warning("replay: streams without a topic skipped: %s", skipped)
+    if bad.total:
+        log.warning("replay: %s", bad.summary())
     s = producer.summary()
     return ReplayResult(
         read=read, sent=s["sent"], acked=s["acked"], failed=s["failed"],
         skipped_streams=skipped, interrupted=stop.is_set(),
-        elapsed_s=time.monotonic() - t_wall0,
+        elapsed_s=time.monotonic() - t_wall0, bad_lines=dict(bad.counts),
     )

@@ -102,3 +102,19 @@ class ConfigError(TariffmonError):
 
 class BrokerError(TariffmonError):
     """The local Kafka broker could not be prepared, started, reached or stopped."""
+
+
+class RecordedStreamError(TariffmonError):
+    """A recorded-stream file could not be read to its end (missing, truncated, not gzip, ...).
+
+    ``path`` names the file, ``line`` the line at which reading stopped (the lines before it
+    were read) and ``byte`` how far into the file, as stored (compressed, if gzipped), the
+    reading had got; ``cause`` says why.
+    """
+
+    def __init__(self, path: str, line: int, byte: int, cause: str) -> None:
+        super().__init__(f"{path}: reading stopped at line {line} (byte {byte}): {cause}")
+        self.path = path
+        self.line = line
+        self.byte = byte
+        self.cause = cause

@@ -181,6 +181,9 @@ def footer_text(result: BacktestResult) -> str:
         f"({sum(r.significant for r in result.reactions)} significant, "
         f"{sum(r.gap for r in result.reactions)} gap), {c.alerts} sharp-move alerts",
     ]
+    if result.read_error is not None:
+        parts.append(f"INCOMPLETE INPUT: {result.read_error}; these results cover only the "
+                     "events read before it")
     silent = [s for s in result.symbols if s not in result.prices]
     if silent:
         parts.append(f"no ticks in the input for {', '.join(silent)} (left out of the table)")

@@ -6,26 +6,25 @@ The live worker runs headlines through ``classify_headline`` -> ``reaction_reque
 order, so the backtest's reactions are the live pipeline's reactions for the same input.
 
 Ordering: the files are merged by event time (ties by file order, then line order, as
-:func:`tariffmon.recorded.merge_events` does).  Ticks are gathered per symbol into numpy
+:func:`tariffmon.recorded.merge_entries` reads them).  Ticks are gathered per symbol into numpy
 batches; a batch is cut at every headline so that each headline meets the engine after the
 ticks older than it and before the ticks at or after its time (a headline goes first at
 equal times).  Symbols are independent in the engine, so batching them separately between
 two headlines does not change any answer.
 
-Bad input never stops a backtest: an unreadable line, a value that fails the contract, a
-file whose times go backwards, each is counted by reason and a few examples are kept for the
-report; the engine's own refusals (out-of-order ticks, too-late headlines) likewise.
+Bad input lines never stop a backtest: an unreadable line, a value that fails the contract, a
+line whose time goes backwards in its file, each is counted by reason and a few examples are
+kept for the report; the engine's own refusals (out-of-order ticks, too-late headlines)
+likewise.  A file that cannot be read to its end (truncated or corrupt gzip, I/O error) is
+another matter: the run stops there and :func:`run_backtest` raises
+:class:`IncompleteInputError`, which carries the result of what was read.
 """
 
 from __future__ import annotations
 
 import bisect
-import gzip
-import heapq
-import io
-import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +44,8 @@ from tariffmon.core.engine import EngineOutput, ReactionEngine, Rejection
 from tariffmon.core.headlines import classify_headline, reaction_requests
 from tariffmon.core.params import EngineParams, engine_params
 from tariffmon.core.series import F64, I64
-from tariffmon.errors import ContractError, TariffmonError
-from tariffmon.recorded import RecordedEvent, is_gzip_path, parse_line
+from tariffmon.errors import ContractError, RecordedStreamError, TariffmonError
+from tariffmon.recorded import BadLine, RecordedEvent, make_readers, merge_entries
 from tariffmon.settings import Settings, load_settings
 
 #: at most this many invalid inputs / engine rejections are kept as examples for the report
@@ -61,6 +60,19 @@ ProgressFn = Callable[[int], None]
 
 class BacktestError(TariffmonError):
     """The backtest cannot start (e.g. an input file is missing)."""
+
+
+class IncompleteInputError(BacktestError):
+    """An input file could not be read to its end: the backtest covers only what was read.
+
+    ``error`` names the file and where reading stopped; ``result`` is the backtest of the
+    events read before it (its ``read_error`` set), so a report can still be written.
+    """
+
+    def __init__(self, error: RecordedStreamError, result: BacktestResult) -> None:
+        super().__init__(f"{error}; the results cover only the events read before it")
+        self.error = error
+        self.result = result
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +141,8 @@ class BacktestResult:
     params: EngineParams
     invalid: list[InvalidInput] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    #: why the input ended early (a file not readable to its end); None when it was all read
+    read_error: RecordedStreamError | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -268,6 +282,10 @@ class _Driver:
         if len(self.invalid) < MAX_EXAMPLES:
             self.invalid.append(InvalidInput(where, stream, exc.reason, str(exc)))
 
+    def bad_line(self, bad: BadLine) -> None:
+        """The reader's bad-line policy: count the line, keep it as an example, go on."""
+        self.invalid_line(bad.where, bad.stream, bad.error)
+
     def where(self, source: int, lineno: int) -> str:
         """``file:line`` of an input line (built only when a line is reported)."""
         return f"{self.sources[source]}:{lineno}"
@@ -331,68 +349,6 @@ class _Driver:
         return out
 
 
-class _FileReader:
-    """One recorded-stream file, read line by line without stopping at a bad line.
-
-    :func:`tariffmon.recorded.read_events` raises at the first bad line, which suits replay;
-    a backtest counts the line and carries on.  Each line is still parsed by
-    :func:`tariffmon.recorded.parse_line`, so both read the same format.
-    """
-
-    def __init__(self, path: Path, index: int, driver: _Driver) -> None:
-        self.path = path
-        self.index = index
-        self.driver = driver
-        self._raw: io.BufferedReader | None = None
-        self._reported = 0
-
-    def bytes_read(self) -> int:
-        """Bytes of the file (compressed, if gzipped) consumed so far."""
-        if self._raw is None or self._raw.closed:
-            return self._reported
-        return self._raw.tell()
-
-    def events(
-        self, from_ts: int | None, to_ts: int | None
-    ) -> Iterator[tuple[int, int, int, RecordedEvent]]:
-        """(ts, file index, line number, event) in file order, bad lines counted."""
-        raw = self._raw = self.path.open("rb")
-        fh: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if is_gzip_path(self.path) else raw
-        last = -1
-        lineno = 0
-        try:
-            with fh, raw:
-                try:
-                    for lineno, line in enumerate(fh, start=1):
-                        if not line.strip():
-                            continue
-                        try:
-                            ev = parse_line(line, where=f"{self.path}:{lineno}")
-                        except ContractError as exc:
-                            self.driver.invalid_line(f"{self.path}:{lineno}", "?", exc)
-                            continue
-                        if ev.ts < last:
-                            self.driver.invalid_line(
-                                f"{self.path}:{lineno}", ev.stream,
-                                ContractError("ts", ev.ts, f"goes backwards in the file "
-                                              f"(previous {last})", reason="unsorted"),
-                            )
-                            continue
-                        last = ev.ts
-                        if to_ts is not None and ev.ts >= to_ts:
-                            return  # the file is sorted: nothing later is in range
-                        if from_ts is not None and ev.ts < from_ts:
-                            continue
-                        yield ev.ts, self.index, lineno, ev
-                except (OSError, EOFError, zlib.error) as exc:
-                    # a truncated or corrupt file: count it and keep what was read
-                    self.driver.invalid_line(f"{self.path}:{lineno + 1}", "?", ContractError(
-                        str(self.path), None, f"cannot be read further ({exc})", reason="io"
-                    ))
-        finally:
-            self._reported = self.path.stat().st_size
-
-
 def total_bytes(paths: Sequence[str | Path]) -> int:
     """The combined size of the input files (what the progress callback counts towards)."""
     return sum(Path(p).stat().st_size for p in paths)
@@ -428,25 +384,35 @@ def run_backtest(
 
     ``from_ts`` / ``to_ts`` keep events in ``[from_ts, to_ts)``.  ``progress`` is called now
     and then with the number of file bytes consumed since its last call (the total is
-    :func:`total_bytes`).  Raises :class:`BacktestError` only when an input is missing.
+    :func:`total_bytes`).  Bad lines are counted and skipped.  Raises :class:`BacktestError`
+    when an input is missing, and :class:`IncompleteInputError` (holding the result of what
+    was read) when a file cannot be read to its end.
     """
     files = _check_paths(paths)
     settings = settings or load_settings()
     core = BacktestCore(settings, params)
     driver = _Driver(core, backtest_limits(settings), [str(p) for p in files])
-    readers = [_FileReader(p, i, driver) for i, p in enumerate(files)]
-    # (ts, file index, line number) are unique: the events themselves are never compared
-    merged = heapq.merge(*(r.events(from_ts, to_ts) for r in readers))
+    readers = make_readers(files, on_bad_line=driver.bad_line)
     reported = 0
-    for n, (_ts, source, lineno, ev) in enumerate(merged, start=1):
-        driver.event(ev, source, lineno)
-        if progress is not None and n % PROGRESS_EVERY == 0:
-            done = sum(r.bytes_read() for r in readers)
-            progress(done - reported)
-            reported = done
+    read_error: RecordedStreamError | None = None
+    try:
+        merged = merge_entries(readers, from_ts, to_ts)
+        for n, (_ts, source, lineno, ev) in enumerate(merged, start=1):
+            driver.event(ev, source, lineno)
+            if progress is not None and n % PROGRESS_EVERY == 0:
+                done = sum(r.bytes_read() for r in readers)
+                progress(done - reported)
+                reported = done
+    except RecordedStreamError as exc:
+        # the merge cannot go on in event-time order without this file's later events
+        read_error = exc
     if progress is not None:
         progress(total_bytes(files) - reported)
-    return _finish(core, driver)
+    result = _finish(core, driver)
+    if read_error is not None:
+        result.read_error = read_error
+        raise IncompleteInputError(read_error, result)
+    return result
 
 
 def run_events(

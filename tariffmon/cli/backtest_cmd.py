@@ -24,7 +24,9 @@ def register(sub: Any) -> None:
             "reactions.csv, alerts.jsonl, summary.txt, PNG charts (per symbol: the average "
             "return path around tariff headlines by direction, and the price timeline with "
             "the headlines marked) and, with --html, report.html bundling it all. Prints the "
-            "summary table. Invalid input lines are counted and skipped."
+            "summary table. Invalid input lines are counted and skipped; a file that cannot "
+            "be read to its end (truncated or corrupt gzip) stops the run: the report of "
+            "what was read is written and the exit status is 2."
         ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="recorded-stream files")
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tariffmon.backtest.report import format_summary, write_report
-    from tariffmon.backtest.runner import run_backtest, total_bytes
+    from tariffmon.backtest.runner import IncompleteInputError, run_backtest, total_bytes
     from tariffmon.cli.timeargs import parse_time
     from tariffmon.errors import ConfigError
     from tariffmon.settings import load_settings
@@ -66,8 +68,14 @@ def run(args: argparse.Namespace) -> int:
     show = not args.no_progress and size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
     with tqdm(total=size, unit="B", unit_scale=True, desc="backtest", disable=not show,
               file=sys.stderr, smoothing=0.1) as bar:
-        result = run_backtest(args.files, settings, from_ts=from_ts, to_ts=to_ts,
-                              progress=bar.update)
+        try:
+            result = run_backtest(args.files, settings, from_ts=from_ts, to_ts=to_ts,
+                                  progress=bar.update)
+            incomplete = None
+        except IncompleteInputError as exc:
+            # the report of what was read is still worth having; the exit status says it
+            # is partial
+            result, incomplete = exc.result, exc
     if show:
         print("writing the report…", file=sys.stderr, flush=True)
     files = write_report(result, args.out, charts=not args.no_charts, html_file=args.html,
@@ -78,4 +86,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {len(files.all())} files to {files.out_dir}:")
     for path in files.all():
         print(f"  {path}")
+    if incomplete is not None:
+        raise incomplete
     return 0

@@ -19,9 +19,10 @@ def register(sub: Any) -> None:
             "timestamp set to the event time; the order of each key is kept. --speed 1 "
             "replays in real time, N is N times faster, max as fast as Kafka acknowledges. "
             "SIGINT/SIGTERM stop the replay after flushing: the summary printed on stdout "
-            "(JSON: read, sent, acked, failed, interrupted) counts exactly what Kafka "
-            "acknowledged. Exit 0 when complete, 1 on delivery failures, 128+signal when "
-            "interrupted."
+            "(JSON: read, sent, acked, failed, bad_lines, interrupted) counts exactly what "
+            "Kafka acknowledged. Bad lines are skipped and counted; a file that cannot be "
+            "read to its end (truncated or corrupt gzip) stops the replay with exit 2. Exit 0 "
+            "when complete, 1 on delivery failures, 128+signal when interrupted."
         ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="recorded-stream files")
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "read": result.read, "sent": result.sent, "acked": result.acked,
         "failed": result.failed, "skipped_streams": result.skipped_streams,
+        "bad_lines": result.bad_lines,
         "interrupted": result.interrupted, "elapsed_s": round(result.elapsed_s, 3),
         "rate_msgs_per_s": round(result.rate, 1),
     }

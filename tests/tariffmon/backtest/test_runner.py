@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tariffmon.backtest import BacktestError, BacktestResult, run_backtest, run_events
+from tariffmon.backtest import (
+    BacktestError,
+    BacktestResult,
+    IncompleteInputError,
+    run_backtest,
+    run_events,
+    runner,
+)
 from tariffmon.backtest.runner import total_bytes
-from tariffmon.recorded import RecordedEvent, read_events, write_events
+from tariffmon.recorded import (
+    BadLineCounter,
+    RecordedEvent,
+    merge_events,
+    read_events,
+    write_events,
+)
 from tariffmon.settings import PROJECT_ROOT, load_settings
 
 SAMPLE = PROJECT_ROOT / "data" / "sample"
@@ -132,13 +146,76 @@ def test_invalid_lines_are_counted_and_skipped(tmp_path: Path) -> None:
     assert good.reactions, "the first hours of the sample hold a tariff headline"
 
 
-def test_truncated_gzip_is_counted_not_raised(tmp_path: Path) -> None:
+def test_truncated_gzip_stops_the_run_and_keeps_what_was_read(tmp_path: Path) -> None:
     data = SAMPLE_FILES[0].read_bytes()
     cut = tmp_path / "cut.jsonl.gz"
     cut.write_bytes(data[: len(data) // 3])
-    result = run_backtest([cut, SAMPLE_FILES[1]], load_settings())
-    assert result.counts.invalid["?:io"] == 1
-    assert 0 < result.counts.ticks < 124_113
+    seen: list[int] = []
+    with pytest.raises(IncompleteInputError) as info:
+        run_backtest([cut, SAMPLE_FILES[1]], load_settings(), progress=seen.append)
+    err = info.value
+    assert err.error.path == str(cut) and err.error.line > 1
+    assert f"{cut}: reading stopped at line {err.error.line}" in str(err)
+    partial = err.result
+    assert partial.read_error is err.error
+    assert 0 < partial.counts.ticks < 124_113 and partial.counts.invalid_total == 0
+    assert sum(seen) == total_bytes([cut, SAMPLE_FILES[1]])
+
+
+@pytest.mark.parametrize("junk", [b"", b"plain text, not gzip\n"])
+def test_unreadable_gzip_is_an_incomplete_input(tmp_path: Path, junk: bytes) -> None:
+    path = tmp_path / "ticks.jsonl.gz"
+    path.write_bytes(junk)
+    with pytest.raises(IncompleteInputError, match=re.escape(f"{path}: reading stopped at line 1")):
+        run_backtest([path], load_settings())
+
+
+def test_reader_bad_lines_are_counted_and_the_rest_is_used(tmp_path: Path) -> None:
+    events = _first_hours(3)
+    clean = tmp_path / "clean.jsonl"
+    write_events(clean, events)
+    t = events[len(events) // 2].ts
+    bad = [
+        b"{not json",
+        b"42",
+        b'{"stream":"ticks","key":"USDJPY","value":{}}',
+        b'{"stream":"ticks","key":"USDJPY","ts":"%d","value":{}}' % t,
+        b'{"stream":"","key":"USDJPY","ts":%d,"value":{}}' % t,
+        b'{"stream":"ticks","key":"USDJPY","ts":%d,"value":[1]}' % t,
+    ]
+    lines = [e.to_line() for e in events]
+    k = len(lines) // 2
+    dirty = tmp_path / "dirty.jsonl"
+    dirty.write_bytes(b"\n".join(lines[:k] + bad + lines[k:]) + b"\n")
+    good = run_backtest([clean], load_settings())
+    result = run_backtest([dirty], load_settings())
+    assert dict(result.counts.invalid) == {"?:bad_json": 2, "?:missing_field": 1,
+                                          "?:bad_type": 3}
+    assert [x.where for x in result.invalid] == [f"{dirty}:{k + 1 + i}" for i in range(6)]
+    assert _encoded(result) == _encoded(good)
+
+
+def test_backtest_reads_the_events_replay_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same files, bad lines and all, give the backtest the events a replay publishes."""
+    events = _first_hours(2)
+    a, b = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl"
+    lines = [e.to_line() for e in events]
+    with gzip.open(a, "wb") as fh:
+        fh.write(b"\n".join([*lines[::2], b"oops", *lines[1::2][:5]]) + b"\n")
+    b.write_bytes(b"\n".join([b"[]", *lines[1::2]]) + b"\n")
+    seen: list[RecordedEvent] = []
+    original = runner._Driver.event
+
+    def spy(self: runner._Driver, ev: RecordedEvent, source: int, lineno: int) -> None:
+        seen.append(ev)
+        original(self, ev, source, lineno)
+
+    monkeypatch.setattr(runner._Driver, "event", spy)
+    result = run_backtest([a, b], load_settings())
+    assert seen == list(merge_events([a, b], on_bad_line=BadLineCounter()))
+    assert result.counts.invalid == {"?:bad_json": 2, "ticks:unsorted": 5}
 
 
 def test_time_range_filters_events() -> None:
