@@ -7,6 +7,9 @@ broker (:class:`tariffmon.localkafka.LocalBroker`) is started on free loopback p
 data in a temporary folder, once per session and only when an integration test asks for it,
 and stopped at the end.
 
+Every test starts without ``TARIFFMON_*`` environment variables (``isolated_env``), so that
+none depends on the caller's environment; only the two above, which choose the broker, stay.
+
 ``make_settings(**overrides)`` builds :class:`~tariffmon.settings.Settings` pointing at that
 broker, with topic names unique to the call (so tests never see each other's records), a
 unique worker app id and data dir, and the topics created.
@@ -31,10 +34,25 @@ from tests.kafka_helpers import free_ports
 
 TEST_BOOTSTRAP_ENV = "TARIFFMON_TEST_BOOTSTRAP"
 TEST_BOOTSTRAP_TIMEOUT_ENV = "TARIFFMON_TEST_BOOTSTRAP_TIMEOUT_S"
+#: the variables that choose the session's broker: kept by :func:`isolated_env`
+KEPT_ENV = frozenset({TEST_BOOTSTRAP_ENV, TEST_BOOTSTRAP_TIMEOUT_ENV})
 #: logical stream names, as TopicSettings.all_topics() lists them
 STREAMS = tuple(TopicSettings().all_topics())
 
 MakeSettings = Callable[..., Settings]
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every ``TARIFFMON_*`` variable but :data:`KEPT_ENV` for the test's duration.
+
+    Settings read ``TARIFFMON_*`` overrides (tariffmon/settings.py), so a variable left in
+    the caller's shell would change what a test loads.  Tests that need one set it with
+    ``monkeypatch.setenv``; the original environment is restored afterwards.
+    """
+    for name in list(os.environ):
+        if name.startswith("TARIFFMON_") and name not in KEPT_ENV:
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,66 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from tariffmon.contract import Message
-from tariffmon.kafkaclient import client_config
+from tariffmon.kafkaclient import admin_client, client_config
 from tariffmon.settings import Settings
+
+T = TypeVar("T")
+
+
+def wait_until(
+    probe: Callable[[], T],
+    timeout_s: float,
+    what: str,
+    *,
+    until: Callable[[T], object] = bool,
+    alive: Callable[[], object] | None = None,
+    poll_s: float = 0.2,
+) -> T:
+    """Call ``probe`` until ``until`` holds for what it returns (by default: until it returns
+    something true); return that value.
+
+    Fails the test after ``timeout_s`` with ``what`` and the last value ``probe`` returned.
+    ``alive``, when given, is called each round and may raise to stop early (e.g. a child
+    process that exited).  Use this instead of a fixed sleep before checking a state.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = probe()
+        if until(seen):
+            return seen
+        if alive is not None:
+            alive()
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not {what} within {timeout_s:g} s; last seen: {seen!r}")
+        time.sleep(poll_s)
+
+
+def committed_offsets(settings: Settings, topic: str, group: str | None = None) -> dict[int, int]:
+    """A consumer group's committed offset per partition of ``topic`` (missing: none yet).
+
+    ``group`` defaults to the worker's (Faust's group id is the app id).  A coordinator not
+    available yet (a fresh broker without its offsets topic) reads as nothing committed.
+    """
+    group = group or settings.worker.app_id
+    admin = admin_client(settings.kafka)
+    try:
+        offsets = admin.list_group_offsets({group: None})
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise
+        return {}
+    finally:
+        admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.get(group, {}).items()
+            if tp.topic == topic and meta.offset >= 0}
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -71,7 +71,14 @@ from tests.dashboard_queries import (
     panel_queries,
     recording_exprs,
 )
-from tests.kafka_helpers import consume_all, free_port, produce_messages, produce_raw
+from tests.kafka_helpers import (
+    committed_offsets,
+    consume_all,
+    free_port,
+    produce_messages,
+    produce_raw,
+    wait_until,
+)
 from tests.prometheus_harness import PrometheusServer, prometheus_binary, running_prometheus
 from tests.worker_process import WorkerProcess, settings_env
 
@@ -241,12 +248,15 @@ def test_every_dashboard_query_and_rule_returns_data(
                     "all headlines classified", 30,
                 )
                 # every tariff story fans out to each symbol: wait until those requests are
-                # on their topic.  The worker's one consumer already holds every partition
-                # (it classified the headlines), so the react agent fetches them within
-                # milliseconds; the second is a wide margin before the ticks follow.
-                n_requests = sums["tariffmon_tariff_headlines_total"] * len(settings.symbols)
-                consume_all(settings, settings.topics.requests, int(n_requests), timeout=30)
-                time.sleep(1.0)
+                # on their topic and the react agent has processed them (its group committed
+                # them), so that the ticks follow requests the engine already holds.
+                n_requests = int(sums["tariffmon_tariff_headlines_total"] * len(settings.symbols))
+                consume_all(settings, settings.topics.requests, n_requests, timeout=30)
+                wait_until(
+                    lambda: committed_offsets(settings, settings.topics.requests), 30,
+                    f"all {n_requests} reaction requests committed by the worker",
+                    until=lambda offsets: sum(offsets.values()) >= n_requests,
+                )
                 timings["headlines"] = time.monotonic() - started
                 summary = run_replay(settings, worker.metrics_port, "ticks")
                 record_replay(pm, settings, sample, "ticks", summary, time.time())

@@ -29,7 +29,7 @@ from tariffmon.contract import Tick, loads
 from tariffmon.recorded import RecordedEvent, merge_events, read_events, write_events
 from tariffmon.settings import PROJECT_ROOT, Settings
 from tariffmon.topic_reader import read_range, read_tail
-from tests.kafka_helpers import consume_all
+from tests.kafka_helpers import consume_all, wait_until
 
 from .conftest import FEEDS, settings_env
 
@@ -194,12 +194,12 @@ def test_sigterm_during_replay_loses_nothing_acknowledged(
     proc = subprocess.Popen(cmd, env=settings_env(settings), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=PROJECT_ROOT)
     try:
-        # wait until something is on the topic, then stop it mid-way
-        deadline = time.monotonic() + 60
-        while not read_tail(settings, settings.topics.ticks, per_partition=1):
+        def running() -> None:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "replay published nothing"
-            time.sleep(0.2)
+
+        # wait until something is on the topic, then let it run a second and stop it mid-way
+        wait_until(lambda: read_tail(settings, settings.topics.ticks, per_partition=1), 60,
+                   "a tick published by the replay", alive=running)
         time.sleep(1.0)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)

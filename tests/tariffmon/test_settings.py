@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tariffmon.errors import ConfigError
 from tariffmon.settings import Settings, load_settings
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sees only the TARIFFMON_* variables it sets itself."""
-    for name in list(os.environ):
-        if name.startswith("TARIFFMON_"):
-            monkeypatch.delenv(name)
 
 
 def test_defaults_load() -> None:
