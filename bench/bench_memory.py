@@ -6,7 +6,7 @@ Generates 864,000 ticks (10 symbols, one a second, 24 h) and a tariff headline e
 the reaction requests, then replays the ticks at full speed while sampling its RSS
 (``/proc/<pid>/status`` VmRSS, and VmHWM = peak) against the event time it has processed
 (ticks counted on /metrics).
-The engine keeps ``engine.retention_s`` of ticks per symbol (9.25 h by default), so beyond
+The engine keeps ``EngineParams.retention_ms`` of ticks per symbol (9.25 h by default), so beyond
 that the RSS should stay flat.
 
     .venv/bin/python bench/bench_memory.py [--smoke] [--hours 24] [--bootstrap H:P]
@@ -37,6 +37,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from producers.kafka_producer import TopicProducer
 from producers.replay import replay
+from tariffmon.assembly import engine_params
 from tariffmon.kafkaclient import client_config
 from tariffmon.settings import Settings
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                               "symbols": list(SYMBOLS_10), "machine": machine_facts()}
     with temp_dir("tariffmon-bench-memory-") as tmp, BenchBroker(args.bootstrap) as broker:
         settings = bench_settings(broker.bootstrap, "memory", SYMBOLS_10, tmp)
-        retention_h = settings.engine.retention_s / 3_600
+        retention_h = engine_params(settings).retention_ms / 3_600_000
         every = args.headline_every or (120.0 if args.smoke else 600.0)
         data = write_dataset(tmp / "day.jsonl", SYMBOLS_10, seconds, every,
                              first_headline_s=min(600, seconds // 3))

@@ -10,32 +10,25 @@ without a broker and identical for every way of driving it.
 * :class:`ReactionStage`: ticks and reaction requests of one symbol partition -> reactions,
   sharp-move alerts, dead letters.  One core engine per input partition, so that a partition
   moving to another worker takes exactly its own state with it.
+
+Bad input never stops a stage: a record that fails the contract is dead-lettered with the
+contract's reason; one whose processing raises anything else is dead-lettered as
+``internal_error`` with the exception, and the partition it hit is marked for a rebuild from
+Kafka (its engine may hold half an update).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from streams.deadletter import dead_letter
-from tariffmon.contract import (
-    Alert,
-    ClassifiedHeadline,
-    Headline,
-    Limits,
-    Message,
-    Reaction,
-    ReactionRequest,
-    Tick,
-)
-from tariffmon.core.classifier import TariffClassifier
-from tariffmon.core.clustering import StoryClusterer
+from streams.records import BatchLimits, Clock, InputDecoder, InRecord, OutRecord
+from tariffmon.assembly import CoreSetup, core_setup
+from tariffmon.contract import Alert, ClassifiedHeadline, Reaction, ReactionRequest, Tick
 from tariffmon.core.engine import EngineOutput, ReactionEngine
-from tariffmon.core.headlines import classify_headline, reaction_requests
-from tariffmon.core.params import EngineParams, engine_params
-from tariffmon.core.text import normalize
 from tariffmon.errors import ContractError
 from tariffmon.metrics.worker import WorkerMetrics
 from tariffmon.settings import Settings
@@ -47,38 +40,9 @@ MEASURABLE_FROM_KAFKA = frozenset({"too_late", "no_price_before_t0"})
 #: how many request origins are kept for dead letters (oldest forgotten first)
 _MAX_REMEMBERED_REQUESTS = 50_000
 
-Clock = Callable[[], float]
-
-
-@dataclass(frozen=True, slots=True)
-class InRecord:
-    """One consumed Kafka record."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-
 
 def _partition_of(rec: InRecord) -> int:
     return rec.partition
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    """One record to publish; its Kafka timestamp is the event time it describes."""
-
-    topic: str
-    key: str
-    value: bytes
-    timestamp_ms: int
-
-    @staticmethod
-    def of(topic: str, msg: Message, key: str, ts_ms: int) -> OutRecord:
-        """Wrap a contract message."""
-        return OutRecord(topic, key, msg.encode(), ts_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,83 +63,83 @@ class StageResult:
     reactions: list[Reaction] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     late: list[LateRequest] = field(default_factory=list)
+    #: partitions whose engine failed on this batch: rebuild them before going on
+    failed: set[int] = field(default_factory=set)
+    #: the records of failed partitions not yet processed: hand them back after the rebuild
+    deferred: list[InRecord] = field(default_factory=list)
 
 
-class _DeadLettering:
-    """Shared by both stages: turn a bad input into a dead letter, count it, log it."""
+class DeadLetters:
+    """Turn a bad input into a dead-letter record (counted when it is sent, logged here)."""
 
-    def __init__(self, settings: Settings, metrics: WorkerMetrics | None, stage: str) -> None:
-        self._dlq_topic = settings.topics.deadletter
-        self._metrics = metrics
+    def __init__(self, topic: str, stage: str) -> None:
+        self._topic = topic
         self._stage = stage
 
-    def _dead(self, rec: InRecord, reason: str, error: str) -> OutRecord:
+    def of(self, rec: InRecord, reason: str, error: str) -> OutRecord:
+        """The dead letter of ``rec``."""
         dl = dead_letter(
             topic=rec.topic, partition=rec.partition, offset=rec.offset,
             timestamp_ms=rec.timestamp_ms, key=rec.key, value=rec.value,
             reason=reason, error=error, stage=self._stage,
         )
-        if self._metrics is not None:
-            self._metrics.dead_letter(rec.topic, reason)
-        return OutRecord.of(self._dlq_topic, dl, dl.key, max(0, rec.timestamp_ms))
+        out = OutRecord.of(self._topic, dl, dl.key, rec.timestamp_ms)
+        return OutRecord(out.topic, out.key, out.value, out.timestamp_ms, (rec.topic, reason))
+
+    def internal(self, rec: InRecord, exc: BaseException) -> OutRecord:
+        """The dead letter of a record whose processing raised ``exc``."""
+        log.error("processing %s[%d]@%d failed", rec.topic, rec.partition, rec.offset,
+                  exc_info=exc)
+        return self.of(rec, "internal_error", f"{exc!r:.2000}")
 
 
-class HeadlineStage(_DeadLettering):
+class HeadlineStage:
     """Classify raw headlines, cluster stories, fan tariff stories out to the symbols."""
 
     def __init__(
-        self, settings: Settings, metrics: WorkerMetrics | None = None, clock: Clock = time.time
+        self,
+        settings: Settings,
+        metrics: WorkerMetrics | None = None,
+        clock: Clock = time.time,
+        core: CoreSetup | None = None,
     ) -> None:
-        super().__init__(settings, metrics, "classify")
         self.settings = settings
-        self.classifier = TariffClassifier.from_file(
-            settings.classifier.rules_file, settings.classifier.threshold
-        )
-        eng = settings.engine
-        self.clusterer = StoryClusterer(
-            window_ms=eng.cluster_window_s * 1_000, similarity=eng.cluster_similarity
-        )
-        self._symbols = [s.name for s in settings.symbols]
-        self._symbol_set = settings.symbol_names()
+        self.desk = (core or core_setup(settings)).new_desk()
+        self._decoder = InputDecoder(settings, clock)
+        self._dead = DeadLetters(settings.topics.deadletter, "classify")
         self._clock = clock
         self._metrics = metrics
 
     def process(self, rec: InRecord) -> StageResult:
-        """One raw headline record."""
+        """One raw headline record; never raises for anything the record holds."""
+        try:
+            return self._process(rec)
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the input: dead-letter it
+            return StageResult(records=[self._dead.internal(rec, exc)])
+
+    def _process(self, rec: InRecord) -> StageResult:
         out = StageResult()
         now_s = self._clock()
-        limits = Limits.from_now(int(now_s * 1000), self._symbol_set)
         try:
-            headline = Headline.decode(rec.value or b"", limits)
+            headline = self._decoder.headline(rec, self._decoder.limits())
         except ContractError as exc:
-            out.records.append(self._dead(rec, exc.reason, str(exc)))
+            out.records.append(self._dead.of(rec, exc.reason, str(exc)))
             return out
-        ch = classify_headline(headline, self.classifier, self.clusterer)
+        ch, requests = self.desk.process(headline)
         t = self.settings.topics
         out.records.append(OutRecord.of(t.classified, ch, ch.key, ch.ts))
-        for req in reaction_requests(ch, self._symbols):
+        for req in requests:
             out.records.append(OutRecord.of(t.requests, req, req.key, req.t0))
         if self._metrics is not None:
             self._metrics.observe_headline(ch, now_s)
         return out
 
-    def internal_error(self, rec: InRecord, exc: Exception) -> StageResult:
-        """Dead-letter a headline whose processing hit a bug, so that it is not lost."""
-        return StageResult(records=[self._dead(rec, "internal_error", repr(exc))])
-
     def restore(self, classified: Iterable[ClassifiedHeadline]) -> int:
         """Re-learn recent story clusters from the classified topic after a restart."""
-        # the decisions already published are restored as they were, not decided again: the
-        # rules may have changed since, or the tail read back may miss a story's first member
-        n = 0
-        for ch in classified:
-            if ch.is_tariff:
-                self.clusterer.restore(ch.id, ch.ts, normalize(ch.title), ch.cluster_id)
-                n += 1
-        return n
+        return self.desk.restore(classified)
 
 
-class ReactionStage(_DeadLettering):
+class ReactionStage:
     """Run the core over one worker's symbol partitions."""
 
     def __init__(
@@ -183,17 +147,19 @@ class ReactionStage(_DeadLettering):
         settings: Settings,
         metrics: WorkerMetrics | None = None,
         clock: Clock = time.time,
-        params: EngineParams | None = None,
+        core: CoreSetup | None = None,
     ) -> None:
-        super().__init__(settings, metrics, "react")
         self.settings = settings
-        self.params = params or engine_params(settings)
+        self.core = core or core_setup(settings)
+        self.params = self.core.params
+        self.decoder = InputDecoder(settings, clock)
+        self._dead = DeadLetters(settings.topics.deadletter, "react")
         self._engines: dict[int, ReactionEngine] = {}
         self._clock = clock
         self._metrics = metrics
-        self._symbols = settings.symbol_names()
-        self._alert_keys: set[str] = set()
         self._request_records: dict[tuple[str, str], InRecord] = {}
+        #: per (topic, partition): the offset after the last record processed
+        self.processed: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------ partitions
 
@@ -202,17 +168,17 @@ class ReactionStage(_DeadLettering):
         return partition in self._engines
 
     def drop_partition(self, partition: int) -> None:
-        """Forget a revoked partition (its next owner rebuilds it from Kafka)."""
+        """Forget a partition (revoked, or failed: its state is rebuilt from Kafka)."""
         self._engines.pop(partition, None)
 
     def engine(self, partition: int) -> ReactionEngine:
         """The engine of one partition (created empty on first use)."""
         eng = self._engines.get(partition)
         if eng is None:
-            eng = self._engines[partition] = ReactionEngine(self.params)
+            eng = self._engines[partition] = self.core.new_engine()
         return eng
 
-    def recover(self, partition: int, records: Sequence[InRecord]) -> int:
+    def recover(self, partition: int, records: Sequence[InRecord]) -> ReactionEngine:
         """Replay already-processed records (in event-time order) with outputs suppressed.
 
         Their outputs were published before their offsets were committed; recomputing them
@@ -220,7 +186,7 @@ class ReactionStage(_DeadLettering):
         """
         self._engines.pop(partition, None)
         self.process_batch(records, publish=False)
-        return len(records)
+        return self.engine(partition)
 
     # ------------------------------------------------------------------ records
 
@@ -236,50 +202,104 @@ class ReactionStage(_DeadLettering):
         records = sorted(records, key=_partition_of)  # stable: per-partition order kept
         out = StageResult()
         now_s = self._clock()
-        limits = Limits.from_now(int(now_s * 1000), self._symbols)
-        tick_limits = Limits(
-            self._symbols, int(now_s * 1000) + self.settings.worker.max_tick_ahead_s * 1000
-        )
+        limits = self.decoder.limits()
         requests_topic = self.settings.topics.requests
         run: list[Tick] = []
         run_recs: list[InRecord] = []
-        run_partition = -1
         last_tick: dict[str, Tick] = {}
         counts: dict[str, int] = {}
         for rec in records:
-            try:
-                if rec.topic == requests_topic:
-                    req = ReactionRequest.decode(rec.value or b"", limits)
-                    if run:
-                        self._emit(out, self.engine(run_partition).on_tick_list(run), publish,
-                                   run_recs)
-                        run, run_recs = [], []
-                    self._remember_request(rec, req)
-                    self._emit(out, self.engine(rec.partition).on_request(req), publish, [rec])
-                    continue
-                tick = Tick.decode(rec.value or b"", tick_limits)
-            except ContractError as exc:
-                if publish:
-                    out.records.append(self._dead(rec, exc.reason, str(exc)))
+            if rec.partition in out.failed:
+                out.deferred.append(rec)
                 continue
-            if run and rec.partition != run_partition:
-                self._emit(out, self.engine(run_partition).on_tick_list(run), publish, run_recs)
+            key = (rec.topic, rec.partition)
+            self.processed[key] = max(self.processed.get(key, 0), rec.offset + 1)
+            if run and rec.partition != run_recs[0].partition:
+                self._feed_ticks(out, run, run_recs, publish)
                 run, run_recs = [], []
+            if rec.topic == requests_topic:
+                if run:
+                    self._feed_ticks(out, run, run_recs, publish)
+                    run, run_recs = [], []
+                self._feed_request(out, rec, limits, publish)
+                continue
+            tick = self._decode_tick(out, rec, limits, publish)
+            if tick is None:
+                continue
             run.append(tick)
             run_recs.append(rec)
-            run_partition = rec.partition
             last_tick[tick.symbol] = tick
             counts[tick.symbol] = counts.get(tick.symbol, 0) + 1
         if run:
-            self._emit(out, self.engine(run_partition).on_tick_list(run), publish, run_recs)
+            self._feed_ticks(out, run, run_recs, publish)
         if publish and self._metrics is not None:
-            for sym, tick in last_tick.items():
-                self._metrics.observe_ticks(sym, counts[sym], tick, now_s)
-                st = self.engine_for_symbol(sym)
-                if st is not None:
-                    for w, r in st.rolling_returns(sym).items():
-                        self._metrics.observe_rolling_return(sym, w // 1000, r)
+            self._observe_ticks(last_tick, counts, now_s)
         return out
+
+    def _decode_tick(
+        self, out: StageResult, rec: InRecord, limits: BatchLimits, publish: bool
+    ) -> Tick | None:
+        try:
+            return self.decoder.tick(rec, limits)
+        except ContractError as exc:
+            if publish:
+                out.records.append(self._dead.of(rec, exc.reason, str(exc)))
+            return None
+
+    def _feed_request(
+        self, out: StageResult, rec: InRecord, limits: BatchLimits, publish: bool
+    ) -> None:
+        try:
+            req = self.decoder.request(rec, limits)
+        except ContractError as exc:
+            if publish:
+                out.records.append(self._dead.of(rec, exc.reason, str(exc)))
+            return
+        try:
+            self._remember_request(rec, req)
+            res = self.engine(rec.partition).on_request(req)
+        except Exception as exc:  # noqa: BLE001 - the engine may hold half an update
+            self._engine_failed(out, rec.partition, [rec], exc, publish)
+            return
+        self._emit(out, res, publish, [rec])
+
+    def _feed_ticks(
+        self, out: StageResult, run: list[Tick], recs: list[InRecord], publish: bool
+    ) -> None:
+        partition = recs[0].partition
+        try:
+            res = self.engine(partition).on_tick_list(run)
+        except Exception as exc:  # noqa: BLE001 - the engine may hold half an update
+            self._engine_failed(out, partition, recs, exc, publish)
+            return
+        self._emit(out, res, publish, recs)
+
+    def _engine_failed(
+        self, out: StageResult, partition: int, recs: Sequence[InRecord], exc: Exception,
+        publish: bool,
+    ) -> None:
+        if not publish:
+            # rebuilding: these records failed the first time too and were dead-lettered
+            log.warning("partition %d: skipping %d records that fail again while rebuilding",
+                        partition, len(recs))
+            return
+        # the records that made the engine fail are kept as dead letters (retrying them
+        # would fail again for ever) and the partition's state is rebuilt from Kafka
+        out.failed.add(partition)
+        self._engines.pop(partition, None)
+        out.records.append(self._dead.internal(recs[0], exc))
+        out.records.extend(self._dead.of(rec, "internal_error", f"{exc!r:.2000}")
+                           for rec in recs[1:])
+
+    def _observe_ticks(self, last_tick: dict[str, Tick], counts: dict[str, int],
+                       now_s: float) -> None:
+        assert self._metrics is not None
+        for sym, tick in last_tick.items():
+            self._metrics.observe_ticks(sym, counts[sym], tick, now_s)
+            eng = self.engine_for_symbol(sym)
+            if eng is not None:
+                for w, r in eng.rolling_returns(sym).items():
+                    self._metrics.observe_rolling_return(sym, w // 1000, r)
 
     def _remember_request(self, rec: InRecord, req: ReactionRequest) -> None:
         """Keep where a request came from, for its dead letter if it ends up unmeasurable."""
@@ -287,49 +307,29 @@ class ReactionStage(_DeadLettering):
             del self._request_records[next(iter(self._request_records))]
         self._request_records[(req.headline_id, req.symbol)] = rec
 
-    def late_window(self, req: ReactionRequest) -> tuple[int, int]:
-        """``(from_ts, horizon_ms)``: the ticks :meth:`measure_late` needs, for the reader."""
-        p = self.params
-        # the baseline stretches to 22 steps of coarse bars (see volatility.py): enough for
-        # 15-minute bars; coarser history is backtested, not streamed late
-        return req.t0 - max(2 * p.baseline_ms, 22 * 900_000), p.max_horizon_ms
-
-    def measure_late(self, late: LateRequest, ticks: Sequence[Tick]) -> StageResult:
-        """Measure a late request on its symbol's ticks read back from Kafka.
-
-        The same core on the same ticks gives the same reactions the request would have had
-        on time; only the memory it is measured in differs.  Horizons the ticks do not cover
-        yet are dead-lettered as too late.
-        """
-        out = StageResult()
-        req = late.request
-        temp = ReactionEngine(self.params)
-        before = [t for t in ticks if t.ts <= req.t0]
-        after = [t for t in ticks if t.ts > req.t0]
-        res = temp.on_tick_list(before)
-        res = temp.on_request(req)
-        res.extend(temp.on_tick_list(after))
-        res.alerts, res.rejected = [], []
-        self._emit(out, res, True, [late.record])
-        # a repeat of this headline id is now a repeat, not a new late request
-        self.engine(late.record.partition).state(req.symbol).seen[req.headline_id] = req.t0
-        done = {r.horizon_s * 1_000 for r in res.reactions}
-        missing = [h // 1_000 for h in self.params.horizons_ms if h not in done]
-        if missing:
-            out.records.append(self._dead(
-                late.record, late.reason,
-                f"request: headline {req.headline_id} at t0={req.t0}: the ticks on Kafka do "
-                f"not cover horizons {missing} s"))
-        if self._metrics is not None:
-            self._metrics.late_input("request")
-        return out
-
     def engine_for_symbol(self, symbol: str) -> ReactionEngine | None:
         """The engine currently holding ``symbol``'s ticks, if any."""
         for eng in self._engines.values():
             if eng.latest_ts(symbol) is not None:
                 return eng
         return None
+
+    def late_result(self, late: LateRequest, res: EngineOutput) -> list[OutRecord]:
+        """The records for what the late path measured: its reactions, and a dead letter
+        naming the horizons the ticks on Kafka do not cover (yet)."""
+        out = StageResult()
+        self._emit(out, EngineOutput(reactions=res.reactions), True, [late.record])
+        req = late.request
+        done = {r.horizon_s * 1_000 for r in res.reactions}
+        missing = [h // 1_000 for h in self.params.horizons_ms if h not in done]
+        if missing:
+            out.records.append(self._dead.of(
+                late.record, late.reason,
+                f"request: headline {req.headline_id} at t0={req.t0}: the ticks on Kafka do "
+                f"not cover horizons {missing} s"))
+        if self._metrics is not None:
+            self._metrics.late_input("request")
+        return out.records
 
     def _emit(
         self, out: StageResult, res: EngineOutput, publish: bool, inputs: Sequence[InRecord]
@@ -345,12 +345,12 @@ class ReactionStage(_DeadLettering):
         for a in res.alerts:
             out.records.append(OutRecord.of(t.alerts, a, a.key, a.ts))
             out.alerts.append(a)
-            # a re-issued alert (late headline joined its look-back) is not a new sharp move
-            if self._metrics is not None and a.key not in self._alert_keys:
-                if len(self._alert_keys) > 100_000:
-                    self._alert_keys.clear()
-                self._alert_keys.add(a.key)
+            if self._metrics is not None:
                 self._metrics.observe_alert(a)
+        for a in res.reissued:
+            # the same alert with a completed attribution: a new version, not a new move
+            out.records.append(OutRecord.of(t.alerts, a, a.key, a.ts))
+            out.alerts.append(a)
         for rej in res.rejected:
             if rej.request is not None and rej.reason in MEASURABLE_FROM_KAFKA:
                 # the engine no longer holds this headline's ticks, but Kafka does
@@ -360,4 +360,4 @@ class ReactionStage(_DeadLettering):
                 continue
             # valid input the engine cannot use (out of order): kept, not lost
             rec = inputs[rej.index] if 0 <= rej.index < len(inputs) else inputs[0]
-            out.records.append(self._dead(rec, rej.reason, f"{rej.kind}: {rej.detail}"))
+            out.records.append(self._dead.of(rec, rej.reason, f"{rej.kind}: {rej.detail}"))

@@ -134,6 +134,11 @@ class SymbolSettings(_Model):
     staleness_s: int = Field(600, gt=0)
     #: sharp-move thresholds in basis points per window, overriding engine.sharp_bp
     sharp_bp: dict[str, float] | None = None
+    #: the sane price band, in the symbol's quote units: a tick outside it is dead-lettered
+    #: (a unit mix-up or fat finger); its bounds keep every ratio of two prices, hence
+    #: every log return and volatility the engine computes, finite
+    price_min: float = Field(1e-6, ge=1e-12, le=1e15, allow_inf_nan=False)
+    price_max: float = Field(1e9, ge=1e-12, le=1e15, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _calendar_parses(self) -> SymbolSettings:
@@ -141,6 +146,10 @@ class SymbolSettings(_Model):
             TradingCalendar.parse(self.calendar)
         except ConfigError as exc:
             raise ValueError(exc.reason) from None
+        if not self.price_min < self.price_max:
+            raise ValueError(
+                f"price_min ({self.price_min:g}) must be below price_max ({self.price_max:g})"
+            )
         return self
 
     def trading_calendar(self) -> TradingCalendar:
@@ -151,11 +160,13 @@ class SymbolSettings(_Model):
 def _default_symbols() -> list[SymbolSettings]:
     return [
         SymbolSettings(
-            name="USDJPY", yahoo="JPY=X", calendar=["Sun 21:00 - Fri 21:00"], staleness_s=300
+            name="USDJPY", yahoo="JPY=X", calendar=["Sun 21:00 - Fri 21:00"], staleness_s=300,
+            price_min=50.0, price_max=500.0,
         ),
         SymbolSettings(
             name="N225", yahoo="^N225",
             calendar=["Mon-Fri 00:00-02:30", "Mon-Fri 03:30-06:30"], staleness_s=300,
+            price_min=1_000.0, price_max=200_000.0,
         ),
     ]
 
@@ -192,10 +203,6 @@ class EngineSettings(_Model):
             raise ValueError(f"sharp_bp has no threshold for windows {missing}")
         return self
 
-    @property
-    def retention_s(self) -> int:
-        """How much tick history each symbol keeps: longest horizon + baseline + lateness."""
-        return max(self.horizons_s) + self.baseline_s + self.lateness_s + max(self.sharp_windows_s)
 
 
 class ClassifierSettings(_Model):
@@ -324,6 +331,10 @@ class Settings(BaseSettings):
     def symbol_names(self) -> frozenset[str]:
         """The canonical symbols, for contract validation."""
         return frozenset(s.name for s in self.symbols)
+
+    def price_bands(self) -> dict[str, tuple[float, float]]:
+        """Each symbol's sane price band ``(lowest, highest)``, for contract validation."""
+        return {s.name: (s.price_min, s.price_max) for s in self.symbols}
 
 
 def _env_value(value: Any) -> str:

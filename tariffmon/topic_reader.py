@@ -1,9 +1,10 @@
 """Reading topics without a consumer group: the tail of each partition, or a bounded range.
 
 Producers resume from what a topic already holds (the newest tick per symbol, the ids of
-recent headlines), the worker re-learns recent story clusters, and ``tariffmon record`` copies
-topics to files; all assign partitions explicitly, commit nothing and stop at the end offsets
-seen when they started (or when idle).
+recent headlines), the worker re-learns recent story clusters, rebuilds a partition's state
+and reads ticks back for late headlines, and ``tariffmon record`` copies topics to files; all
+assign partitions explicitly, commit nothing, read only committed data and stop at the end
+offsets seen when they started (or when idle).  This is the one group-less reader.
 """
 
 from __future__ import annotations
@@ -22,15 +23,107 @@ from tariffmon.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _consumer(settings: Settings) -> Any:
+#: a read of an offset range that gets no record this many polls in a row has stalled
+_MAX_EMPTY_POLLS = 20
+_POLL_MS = 500
+
+
+def _consumer(settings: Settings, group_id: str | None = None) -> Any:
     return KafkaConsumer(
         **client_config(settings.kafka),
-        group_id=None,
+        group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         # only committed data: an aborted or in-flight transaction is never "already sent"
         isolation_level="read_committed",
+        # a reader must never create a topic (with the broker's default partition count)
+        allow_auto_create_topics=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
     )
+
+
+def committed_offsets(
+    settings: Settings, group_id: str, tps: Iterable[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The offsets ``group_id`` has committed (0 where it committed nothing)."""
+    consumer = _consumer(settings, group_id)
+    try:
+        return {tp: consumer.committed(tp) or 0 for tp in tps}
+    finally:
+        consumer.close()
+
+
+def offsets_at(
+    settings: Settings, tps: Iterable[TopicPartition], ts_ms: int
+) -> dict[TopicPartition, int]:
+    """Per partition, the first offset whose timestamp is at or after ``ts_ms`` (else the end).
+
+    Every record before the returned offset has a timestamp before ``ts_ms`` (that is what
+    Kafka's time index answers), whatever the order of the records after it.  Asked of a
+    fresh consumer: one that has been assigned and seeking around answered None for a
+    partition with matching records (kafka-python 3.0).
+    """
+    parts = list(tps)
+    consumer = _consumer(settings)
+    try:
+        found = consumer.offsets_for_times(dict.fromkeys(parts, max(0, ts_ms)))
+        end = consumer.end_offsets(parts)
+    finally:
+        consumer.close()
+    return {tp: end[tp] if found.get(tp) is None else found[tp].offset for tp in parts}
+
+
+def beginning_offsets(
+    settings: Settings, tps: Iterable[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The first offset still held of each partition."""
+    consumer = _consumer(settings)
+    try:
+        return dict(consumer.beginning_offsets(list(tps)))
+    finally:
+        consumer.close()
+
+
+def end_offsets(settings: Settings, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    """The current end offset of each partition."""
+    consumer = _consumer(settings)
+    try:
+        return dict(consumer.end_offsets(list(tps)))
+    finally:
+        consumer.close()
+
+
+def read_offsets(settings: Settings, tp: TopicPartition, start: int, stop: int) -> Iterator[Any]:
+    """The records of ``tp`` with offsets in ``[start, stop)``, in offset order.
+
+    Offsets of aborted transactions and control records leave holes, so the read ends at the
+    first record at or past ``stop`` or when the position reaches it.  Raises
+    :class:`~tariffmon.errors.BrokerError` when the range cannot be read.
+    """
+    if start >= stop:
+        return
+    consumer = _consumer(settings)
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        empty = 0
+        while consumer.position(tp) < stop:
+            batch = consumer.poll(timeout_ms=_POLL_MS, max_records=5_000).get(tp, [])
+            if not batch:
+                empty += 1
+                if empty >= _MAX_EMPTY_POLLS:
+                    raise BrokerError(
+                        f"{tp.topic}[{tp.partition}]: stuck at offset {consumer.position(tp)} "
+                        f"while reading up to {stop}"
+                    )
+                continue
+            empty = 0
+            for m in batch:
+                if m.offset >= stop:
+                    return
+                yield m
+    finally:
+        consumer.close()
 
 
 def _partitions(consumer: Any, topic: str, timeout_s: float) -> list[TopicPartition]:

@@ -1,9 +1,10 @@
 """The offline backtest: the pure core driven over recorded-stream files, with no Kafka.
 
-The live worker runs headlines through ``classify_headline`` -> ``reaction_requests`` ->
-``ReactionEngine.on_request`` and ticks through ``ReactionEngine.on_ticks``
-(:mod:`streams.stages`).  :class:`BacktestCore` makes exactly the same calls, in event-time
-order, so the backtest's reactions are the live pipeline's reactions for the same input.
+The live worker runs headlines through ``HeadlineDesk.process`` -> ``ReactionEngine.on_request``
+and ticks through ``ReactionEngine.on_tick_list`` (:mod:`streams.stages`), both built by
+:func:`tariffmon.assembly.core_setup`.  :class:`BacktestCore` makes the same calls on the same
+objects, in event-time order, so the backtest's reactions are the live pipeline's reactions
+for the same input.
 
 Ordering: the files are merged by event time (ties by file order, then line order, as
 :func:`tariffmon.recorded.merge_entries` reads them).  Ticks are gathered per symbol into numpy
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tariffmon.assembly import CoreSetup, core_setup, tick_limits
 from tariffmon.contract import (
     Alert,
     ClassifiedHeadline,
@@ -38,11 +40,8 @@ from tariffmon.contract import (
     Reaction,
     Tick,
 )
-from tariffmon.core.classifier import TariffClassifier
-from tariffmon.core.clustering import StoryClusterer
-from tariffmon.core.engine import EngineOutput, ReactionEngine, Rejection
-from tariffmon.core.headlines import classify_headline, reaction_requests
-from tariffmon.core.params import EngineParams, engine_params
+from tariffmon.core.engine import EngineOutput, Rejection
+from tariffmon.core.params import EngineParams
 from tariffmon.core.series import F64, I64
 from tariffmon.errors import ContractError, RecordedStreamError, TariffmonError
 from tariffmon.recorded import BadLine, RecordedEvent, make_readers, merge_entries
@@ -175,20 +174,14 @@ class BacktestCore:
         self,
         settings: Settings,
         params: EngineParams | None = None,
-        classifier: TariffClassifier | None = None,
+        core: CoreSetup | None = None,
     ) -> None:
         self.settings = settings
-        self.params = params or engine_params(settings)
-        self.engine = ReactionEngine(self.params)
-        self.classifier = classifier or TariffClassifier.from_file(
-            settings.classifier.rules_file, settings.classifier.threshold
-        )
-        eng = settings.engine
-        self.clusterer = StoryClusterer(
-            window_ms=eng.cluster_window_s * 1_000, similarity=eng.cluster_similarity
-        )
-        # the live HeadlineStage fans out to the settings' symbols, in their order
-        self.symbols = [s.name for s in settings.symbols]
+        # the same wiring as the live worker's stages (tariffmon.assembly)
+        setup = core or core_setup(settings, params=params)
+        self.params = setup.params
+        self.engine = setup.new_engine()
+        self.desk = setup.new_desk()
         self.counts = BacktestCounts()
         self.reactions: list[Reaction] = []
         self.headlines: list[ClassifiedHeadline] = []
@@ -197,14 +190,14 @@ class BacktestCore:
 
     def headline(self, headline: Headline) -> ClassifiedHeadline:
         """Classify one headline and hand its reaction requests to the engine."""
-        ch = classify_headline(headline, self.classifier, self.clusterer)
+        ch, requests = self.desk.process(headline)
         self.headlines.append(ch)
         c = self.counts
         c.headlines += 1
         if ch.is_tariff:
             c.tariff_headlines += 1
             c.duplicate_headlines += ch.duplicate
-        for req in reaction_requests(ch, self.symbols):
+        for req in requests:
             c.requests += 1
             self._collect(self.engine.on_request(req))
         return ch
@@ -218,8 +211,9 @@ class BacktestCore:
         if out.reactions:
             self.reactions.extend(out.reactions)
         for a in out.alerts:
-            if a.key in self._alerts:
-                self.counts.alert_updates += 1
+            self._alerts[a.key] = a
+        for a in out.reissued:
+            self.counts.alert_updates += 1
             self._alerts[a.key] = a  # last value per key, as a compacted topic keeps it
         for rej in out.rejected:
             self.counts.rejected[f"{rej.kind}:{rej.reason}"] += 1
@@ -336,7 +330,7 @@ class _Driver:
     def prices(self) -> dict[str, PriceSeries]:
         """Each symbol's valid ticks, in input order, with out-of-order ones dropped."""
         out: dict[str, PriceSeries] = {}
-        for symbol in self.core.symbols:
+        for symbol in self.core.desk.symbols:
             chunks = self._history.get(symbol)
             if not chunks:
                 continue
@@ -367,8 +361,8 @@ def _check_paths(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def backtest_limits(settings: Settings) -> Limits:
-    """Contract limits for recorded input: the settings' symbols, the fixed time ceiling."""
-    return Limits(settings.symbol_names(), None)
+    """Contract limits for recorded input: the live worker's, with the fixed time ceiling."""
+    return tick_limits(settings, None)
 
 
 def run_backtest(

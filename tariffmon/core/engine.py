@@ -51,17 +51,26 @@ class EngineOutput:
     """What one call to the engine produced."""
 
     reactions: list[Reaction] = field(default_factory=list)
+    #: new sharp moves
     alerts: list[Alert] = field(default_factory=list)
+    #: alerts already emitted, again under the same key with a completed attribution (a
+    #: headline that arrived later joined their look-back): a new version, not a new move
+    reissued: list[Alert] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
 
     def extend(self, other: EngineOutput) -> None:
         """Append another output's items."""
         self.reactions.extend(other.reactions)
         self.alerts.extend(other.alerts)
+        self.reissued.extend(other.reissued)
         self.rejected.extend(other.rejected)
 
+    def all_alerts(self) -> list[Alert]:
+        """New and re-issued alerts in emission order within each kind (new first)."""
+        return self.alerts + self.reissued
+
     def __bool__(self) -> bool:
-        return bool(self.reactions or self.alerts or self.rejected)
+        return bool(self.reactions or self.alerts or self.reissued or self.rejected)
 
 
 class SymbolState:
@@ -113,6 +122,9 @@ class SymbolState:
             return out  # a repeated headline id is ignored, by contract
         latest = self.series.latest_ts
         if latest is not None and latest - req.t0 > self.params.lateness_ms:
+            # seen all the same: whether it is then measured elsewhere (on ticks read back
+            # from Kafka) or not at all, a repeat of the id is a repeat, as on time
+            self.seen[req.headline_id] = req.t0
             out.rejected.append(
                 Rejection(
                     "request", req.symbol, "too_late",
@@ -131,7 +143,7 @@ class SymbolState:
         done, dropped = self._drain_ready()
         out.reactions.extend(done)
         out.rejected.extend(dropped)
-        out.alerts.extend(self._reattribute(req))
+        out.reissued.extend(self._reattribute(req))
         return out
 
     def _push(self, key: int, req: ReactionRequest, horizon: int) -> None:
@@ -260,36 +272,90 @@ class SymbolState:
                     updated.append(new)
         return updated
 
-    def _evict(self) -> None:
+    def _keep_from(self) -> tuple[int, bool]:
+        """The oldest tick time this state still needs, and whether that answer is complete.
+
+        Incomplete means it needs a tick at or before some time and holds none (after a
+        restart, when the ticks read back do not reach far enough).
+        """
         latest = self.series.latest_ts
-        if latest is None:
-            return
+        assert latest is not None
         p = self.params
-        # coarse bars stretch the volatility baseline (see volatility.py): keep enough of them
-        step = max(MINUTE_MS, int(self.series.interval[-1]))
-        baseline = max(p.baseline_ms, (p.min_baseline_steps + 2) * step)
+        step, baseline = baseline_span(p, int(self.series.interval[-1]))
         keep_from = latest - (p.retention_ms - p.baseline_ms + baseline)
+        complete = True
         # a headline may still come for any t0 within the lateness bound; if the market was
         # closed then, its p0 and baseline are the trading before the close, however old
         anchor_i = self.series.index_at_or_before(latest - p.lateness_ms)
         if anchor_i >= 0:
             keep_from = min(keep_from, int(self.series.ts[anchor_i]) - baseline - step)
+        else:
+            complete = False
         if self._pending:
             # a pending reaction (e.g. over a weekend) keeps its p0 and baseline
             # (a gap reaction's baseline ends at its p0, the last tick before the close)
             oldest_t0 = min(req.t0 for _, _, req, _ in self._pending)
             i0 = self.series.index_at_or_before(oldest_t0)
             anchor = int(self.series.ts[i0]) if i0 >= 0 else oldest_t0
+            complete &= i0 >= 0
             keep_from = min(keep_from, anchor - baseline - step)
+        return keep_from, complete
+
+    def history_needed(self) -> tuple[int, int, bool] | None:
+        """``(ticks_from, requests_from, complete)``: the inputs this state depends on.
+
+        A state rebuilt from the ticks at or after ``ticks_from`` and the requests whose t0
+        is at or after ``requests_from`` equals the state that saw everything, when
+        ``complete``; when not, it needs older ticks than it holds (read further back).
+        None without ticks: then every request may still be pending.
+        """
+        latest = self.series.latest_ts
+        if latest is None:
+            return None
+        p = self.params
+        ticks_from, complete = self._keep_from()
+        # requests: dedupe and attribution memory reach back this far ...
+        requests_from = latest - (2 * p.lateness_ms + p.lookback_ms + p.max_horizon_ms)
+        # ... and a request is still pending unless a tick came more than its horizon
+        # after the first tick after its t0: every pending t0 lies after the last tick
+        # before (latest - longest horizon)
+        i = self.series.index_at_or_before(latest - p.max_horizon_ms - 1)
+        if i >= 0:
+            requests_from = min(requests_from, int(self.series.ts[i]))
+        else:
+            complete = False
+            oldest = self.series.oldest_ts
+            assert oldest is not None
+            requests_from = min(requests_from, oldest)
+        return ticks_from, requests_from, complete
+
+    def _evict(self) -> None:
+        if self.series.latest_ts is None:
+            return
+        p = self.params
+        latest = self.series.latest_ts
+        keep_from, _ = self._keep_from()
         self.series.evict_before(keep_from)
         horizon = latest - p.lateness_ms - p.lookback_ms - p.max_horizon_ms
         if self.known and self.known[0].t0 < horizon:
             self.known = [r for r in self.known if r.t0 >= horizon]
-        if len(self.seen) > 64 and min(self.seen.values()) < horizon - p.lateness_ms:
+        # by age alone (never by count), so that a state rebuilt after a restart forgets
+        # exactly what the original forgot
+        if self.seen and min(self.seen.values()) < horizon - p.lateness_ms:
             self.seen = {k: t for k, t in self.seen.items() if t >= horizon - p.lateness_ms}
         if self.alerts and self.alerts[0].ts < horizon:
             self.alerts = [a for a in self.alerts if a.ts >= horizon]
         self.detector.forget_before(latest)
+
+
+def baseline_span(params: EngineParams, interval_ms: int) -> tuple[int, int]:
+    """``(step, span)``: the volatility grid step and how far back a baseline reads.
+
+    Coarse bars stretch the baseline to at least ``min_baseline_steps`` (+2) steps of the bar
+    length (see :mod:`tariffmon.core.volatility`).
+    """
+    step = max(MINUTE_MS, interval_ms)
+    return step, max(params.baseline_ms, (params.min_baseline_steps + 2) * step)
 
 
 class ReactionEngine:
@@ -368,3 +434,93 @@ class ReactionEngine:
     def pending_count(self) -> int:
         """Reactions waiting for ticks, over all symbols."""
         return sum(s.pending_count for s in self._states.values())
+
+    def history_needed(self) -> tuple[int | None, int | None, bool]:
+        """``(ticks_from, requests_from, complete)`` over all symbols (see SymbolState).
+
+        ``None`` for a bound means "from the beginning": a symbol holds requests but no
+        ticks, so every one of them may still be pending.
+        """
+        ticks_from: int | None = None
+        requests_from: int | None = None
+        complete = True
+        no_ticks = False
+        for st in self._states.values():
+            need = st.history_needed()
+            if need is None:
+                no_ticks |= bool(st.known) or st.pending_count > 0
+                continue
+            t, r, c = need
+            ticks_from = t if ticks_from is None else min(ticks_from, t)
+            requests_from = r if requests_from is None else min(requests_from, r)
+            complete &= c
+        if no_ticks:
+            requests_from = None
+        return ticks_from, requests_from, complete
+
+    def mark_seen(self, req: ReactionRequest) -> None:
+        """Remember a request as handled elsewhere, so that a repeat of its id is ignored."""
+        if req.symbol in self.params.symbols:
+            self.state(req.symbol).seen.setdefault(req.headline_id, req.t0)
+
+
+def initial_history_from(params: EngineParams, latest: int) -> tuple[int, int]:
+    """``(ticks_from, requests_from)``: a first read for a rebuild around a newest tick.
+
+    :meth:`ReactionEngine.history_needed` on the rebuilt state then tells whether it was
+    enough (a closed market or a pending request may need more).
+    """
+    _, span = baseline_span(params, 900_000)
+    ticks_from = latest - (params.retention_ms - params.baseline_ms + span) - MINUTE_MS
+    requests_from = latest - (2 * params.lateness_ms + params.lookback_ms
+                              + params.max_horizon_ms)
+    return ticks_from, min(requests_from, ticks_from)
+
+
+def late_read_from(params: EngineParams, t0: int) -> int:
+    """Where reading a symbol's ticks back for a late request at ``t0`` starts (first try).
+
+    Enough for the baseline of an open market at 1-minute sampling or 15-minute bars; a
+    market closed at t0 needs the trading before its close: :func:`late_reach_back` tells.
+    """
+    _, span = baseline_span(params, 900_000)
+    return t0 - span - MINUTE_MS
+
+
+def late_reach_back(params: EngineParams, ticks: Sequence[Tick], t0: int) -> int | None:
+    """None when ``ticks`` (one symbol's, read back in order) hold what a request at ``t0``
+    needs before it; otherwise the earlier time to read from.
+
+    Needed: the p0 tick (the last at or before t0) and its whole volatility baseline before
+    it (for a gap reaction the baseline ends at p0, the last trading before the close).
+    """
+    if not ticks:
+        return None
+    before = [t for t in ticks if t.ts <= t0]
+    if not before:
+        return ticks[0].ts - 86_400_000
+    p0 = before[-1]
+    _, span = baseline_span(params, (p0.interval_s or 0) * 1_000)
+    need = min(p0.ts, t0) - span - MINUTE_MS
+    return None if ticks[0].ts <= need else need
+
+
+def measure_on_ticks(
+    params: EngineParams, req: ReactionRequest, ticks: Sequence[Tick]
+) -> EngineOutput:
+    """The reactions of one request measured on a symbol's ticks given as a list.
+
+    The same engine entry points as the live path, in the order the request would have met
+    them on time: the ticks up to t0, the request, the ticks after.  Only reactions and
+    rejections are returned; alerts belong to the live engine that saw those ticks.
+    """
+    engine = ReactionEngine(params)
+    out = EngineOutput()
+    before = [t for t in ticks if t.ts <= req.t0]
+    after = [t for t in ticks if t.ts > req.t0]
+    engine.on_tick_list(before)
+    res = engine.on_request(req)
+    res.extend(engine.on_tick_list(after))
+    out.reactions = res.reactions
+    out.rejected = [r for r in res.rejected if r.kind == "request"]
+    return out

@@ -6,7 +6,7 @@ judged and fanned out the same way live and in replay.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from tariffmon.contract import ClassifiedHeadline, Headline, ReactionRequest
 from tariffmon.core.classifier import TariffClassifier
@@ -70,3 +70,36 @@ def reaction_requests(ch: ClassifiedHeadline, symbols: Iterable[str]) -> list[Re
         )
         for symbol in dict.fromkeys(symbols)
     ]
+
+
+class HeadlineDesk:
+    """Classification, story clustering and fan-out to the symbols, as one stateful object.
+
+    The live worker's headline stage and the backtest hold one each; both call
+    :meth:`process` for each headline in the order they meet them.
+    """
+
+    def __init__(
+        self, classifier: TariffClassifier, clusterer: StoryClusterer, symbols: Sequence[str]
+    ) -> None:
+        self.classifier = classifier
+        self.clusterer = clusterer
+        self.symbols = tuple(dict.fromkeys(symbols))
+
+    def process(self, headline: Headline) -> tuple[ClassifiedHeadline, list[ReactionRequest]]:
+        """The classified headline and the reaction requests it asks for (maybe none)."""
+        ch = classify_headline(headline, self.classifier, self.clusterer)
+        return ch, reaction_requests(ch, self.symbols)
+
+    def restore(self, classified: Iterable[ClassifiedHeadline]) -> int:
+        """Re-learn story clusters from decisions already published; returns how many.
+
+        The published decisions are restored as they were, not decided again: the rules may
+        have changed since, or the tail read back may miss a story's first member.
+        """
+        n = 0
+        for ch in classified:
+            if ch.is_tariff:
+                self.clusterer.restore(ch.id, ch.ts, normalize(ch.title), ch.cluster_id)
+                n += 1
+        return n

@@ -1,19 +1,15 @@
-"""The pure core's parameters, in milliseconds, built from the settings by the adapters.
+"""The pure core's parameters: plain values in milliseconds, no settings object.
 
-The core never reads settings files or the environment: the live worker and the backtest each
-call :func:`engine_params` on the same :class:`~tariffmon.settings.Settings`, which is what
+The core never reads settings files or the environment: :mod:`tariffmon.assembly` builds these
+from the settings once, for the live worker, the backtest and the tests alike, which is what
 makes their answers identical.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from tariffmon.core.calendar import TradingCalendar
-
-if TYPE_CHECKING:
-    from tariffmon.settings import Settings
 
 MS = 1_000
 MINUTE_MS = 60_000
@@ -64,32 +60,3 @@ class EngineParams:
         return (
             self.max_horizon_ms + self.baseline_ms + self.lateness_ms + max(self.sharp_windows_ms)
         )
-
-
-def engine_params(settings: Settings) -> EngineParams:
-    """Translate the settings into the core's parameters."""
-    eng = settings.engine
-    symbols = {}
-    for s in settings.symbols:
-        bp = dict(eng.sharp_bp)
-        if s.sharp_bp:
-            bp.update(s.sharp_bp)
-        symbols[s.name] = SymbolParams(
-            name=s.name,
-            calendar=s.trading_calendar(),
-            staleness_ms=s.staleness_s * MS,
-            sharp_thresholds={int(w) * MS: v / 10_000 for w, v in bp.items()},
-        )
-    return EngineParams(
-        symbols=symbols,
-        horizons_ms=tuple(h * MS for h in sorted(set(eng.horizons_s))),
-        baseline_ms=eng.baseline_s * MS,
-        lateness_ms=eng.lateness_s * MS,
-        significance_z=eng.significance_z,
-        significance_ret=eng.significance_bp / 10_000,
-        min_baseline_returns=eng.min_baseline_returns,
-        sharp_windows_ms=tuple(w * MS for w in sorted(set(eng.sharp_windows_s))),
-        sharp_z=eng.sharp_z,
-        cooldown_ms=eng.cooldown_s * MS,
-        lookback_ms=eng.lookback_s * MS,
-    )

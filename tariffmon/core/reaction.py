@@ -39,6 +39,19 @@ class Start:
     gap: bool
 
 
+def log_return(p0: float, p1: float) -> float:
+    """``ln(p1 / p0)`` for positive finite prices, finite whatever their magnitudes.
+
+    The ratio itself overflows or underflows for prices far apart (1e308 against 1e-16);
+    the difference of logs never does.  The contract's price bands keep real input well
+    inside the range where both agree.
+    """
+    r = p1 / p0
+    if 0.0 < r < math.inf:
+        return math.log(r)
+    return math.log(p1) - math.log(p0)
+
+
 def horizon_start(series: TickSeries, t0: int, sym: SymbolParams) -> Start | None:
     """The p0 tick and the horizon's start, or None while the ticks cannot yet tell."""
     latest = series.latest_ts
@@ -89,11 +102,11 @@ def measure(
     i0 = start.i0
     i1 = series.index_at_or_before(t1)
     p0, p1 = float(price[i0]), float(price[i1])
-    ret = math.log(p1 / p0)
+    ret = log_return(p0, p1)
     if i1 > i0:
         window = price[i0 + 1 : i1 + 1]
-        max_up = max(0.0, math.log(float(window.max()) / p0))
-        max_down = min(0.0, math.log(float(window.min()) / p0))
+        max_up = max(0.0, log_return(p0, float(window.max())))
+        max_down = min(0.0, log_return(p0, float(window.min())))
     else:
         max_up = max_down = 0.0
     sigma, n_returns = baseline if baseline is not None else baseline_volatility(
@@ -107,7 +120,11 @@ def measure(
     else:
         sigma_out = sigma
         z = ret / (sigma * math.sqrt(horizon_ms / 60_000))
-        if n_returns < params.min_baseline_returns:
+        if not math.isfinite(z):
+            # a baseline too quiet to scale by (sigma underflowing): no z, rather than inf
+            z, sigma_out = None, None
+            flags.append("no_baseline")
+        elif n_returns < params.min_baseline_returns:
             flags.append("sparse_baseline")
     n_ticks = i1 - i0
     if n_ticks == 0:

@@ -1,21 +1,16 @@
-"""Shared by the reliability tests: the reference answer, reading outputs, metrics, offsets."""
+"""Shared by the reliability tests: reading outputs, metrics, offsets (and the reference)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tariffmon.contract import Alert, Headline, Reaction, Tick
-from tariffmon.core.classifier import TariffClassifier
-from tariffmon.core.clustering import StoryClusterer
-from tariffmon.core.engine import EngineOutput, ReactionEngine
-from tariffmon.core.headlines import classify_headline, reaction_requests
-from tariffmon.core.params import engine_params
 from tariffmon.kafkaclient import admin_client
 from tariffmon.recorded import RecordedEvent, merge_events
 from tariffmon.settings import PROJECT_ROOT, Settings
@@ -43,50 +38,6 @@ def split_events(events: Iterable[RecordedEvent]) -> tuple[list[Tick], list[Head
         elif ev.stream == "headlines":
             headlines.append(Headline.from_dict(ev.value))
     return ticks, headlines
-
-
-@dataclass
-class Reference:
-    """What the core says when driven directly in event-time order."""
-
-    reactions: dict[str, Reaction] = field(default_factory=dict)
-    #: the last value of each alert key (a late headline may re-issue an alert)
-    alerts: dict[str, Alert] = field(default_factory=dict)
-
-
-def reference(settings: Settings, ticks: Sequence[Tick], headlines: Sequence[Headline]
-              ) -> Reference:
-    """The core's answer for these events: headlines go first at equal times.
-
-    The same as ``tests.streams.market.expected_reactions`` but feeding runs of ticks as one
-    batch, which the core must answer identically and which is fast enough for a whole day.
-    """
-    clf = TariffClassifier.from_file(settings.classifier.rules_file,
-                                     settings.classifier.threshold)
-    clu = StoryClusterer(settings.engine.cluster_window_s * 1000,
-                         settings.engine.cluster_similarity)
-    eng = ReactionEngine(engine_params(settings))
-    symbols = [s.name for s in settings.symbols]
-    out = EngineOutput()
-    heads = sorted(headlines, key=lambda h: h.ts)
-    ordered = sorted(ticks, key=lambda t: t.ts)  # stable: each symbol keeps its order
-    i = 0
-    for h in heads:
-        j = i
-        while j < len(ordered) and ordered[j].ts < h.ts:
-            j += 1
-        if j > i:
-            out.extend(eng.on_tick_list(ordered[i:j]))
-        i = j
-        for req in reaction_requests(classify_headline(h, clf, clu), symbols):
-            out.extend(eng.on_request(req))
-    if i < len(ordered):
-        out.extend(eng.on_tick_list(ordered[i:]))
-    assert not out.rejected, out.rejected[:3]
-    ref = Reference(reactions={r.key: r for r in out.reactions})
-    for a in out.alerts:
-        ref.alerts[a.key] = a
-    return ref
 
 
 @dataclass

@@ -19,11 +19,11 @@ import pytest
 from tariffmon.contract import Headline
 from tests.conftest import MakeSettings
 from tests.kafka_helpers import consume_all, produce_messages
+from tests.reference import reference
 from tests.reliability.helpers import (
     metric_samples,
     metric_value,
     read_outputs,
-    reference,
     wait_for_reactions,
 )
 from tests.streams.market import PAUSE_TITLE, ticks

@@ -51,10 +51,10 @@ from tariffmon.kafkaclient import admin_client, client_config
 from tariffmon.settings import Settings
 from tests.conftest import MakeSettings
 from tests.kafka_helpers import consume_all
+from tests.reference import reference
 from tests.reliability.helpers import (
     metric_value,
     read_outputs,
-    reference,
     wait_for_reactions,
 )
 from tests.streams.market import T0, pause_headline, ticks

@@ -29,12 +29,12 @@ from tariffmon.recorded import RecordedEvent
 from tariffmon.settings import Settings
 from tests.conftest import MakeSettings
 from tests.kafka_helpers import consume_all
+from tests.reference import reference
 from tests.reliability.helpers import (
     GroupProbe,
     log_count,
     metric_value,
     read_outputs,
-    reference,
     sample_day,
     split_events,
     wait_for_reactions,

@@ -5,13 +5,9 @@ from __future__ import annotations
 import math
 import random
 
-import numpy as np
-
 from tariffmon.contract import Headline, Reaction, Tick
-from tariffmon.core.engine import EngineOutput, ReactionEngine
-from tariffmon.core.headlines import classify_headline, reaction_requests
-from tariffmon.core.params import engine_params
 from tariffmon.settings import Settings
+from tests.reference import reference
 
 #: 2025-04-09 17:18 UTC, the 90-day pause
 T0 = 1_744_219_080_000
@@ -39,26 +35,5 @@ def pause_headline(hid: str = "h-pause", ts: int = T0, source: str = "test") -> 
 
 def expected_reactions(settings: Settings, tick_list: list[Tick], headlines: list[Headline]
                        ) -> dict[str, Reaction]:
-    """What the core says, driven directly in event-time order (the reference answer)."""
-    from tariffmon.core.classifier import TariffClassifier
-    from tariffmon.core.clustering import StoryClusterer
-
-    clf = TariffClassifier.from_file(settings.classifier.rules_file,
-                                     settings.classifier.threshold)
-    clu = StoryClusterer(settings.engine.cluster_window_s * 1000,
-                         settings.engine.cluster_similarity)
-    eng = ReactionEngine(engine_params(settings))
-    out = EngineOutput()
-    events: list[tuple[int, int, object]] = [(h.ts, 0, h) for h in headlines]
-    events += [(t.ts, 1, t) for t in tick_list]
-    events.sort(key=lambda e: (e[0], e[1]))
-    for _, _, ev in events:
-        if isinstance(ev, Headline):
-            ch = classify_headline(ev, clf, clu)
-            for req in reaction_requests(ch, [s.name for s in settings.symbols]):
-                out.extend(eng.on_request(req))
-        else:
-            assert isinstance(ev, Tick)
-            out.extend(eng.on_ticks(ev.symbol, np.array([ev.ts], dtype=np.int64),
-                                    np.array([ev.price]), np.zeros(1, dtype=np.int64)))
-    return {r.key: r for r in out.reactions}
+    """What the core says in event-time order (the backtest's answer, the reference)."""
+    return reference(settings, tick_list, headlines).reactions

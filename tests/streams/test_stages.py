@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 
-from streams.stages import HeadlineStage, InRecord, ReactionStage
+import orjson
+
+from streams.late import LatePath
+from streams.records import InRecord
+from streams.stages import HeadlineStage, ReactionStage
 from tariffmon.contract import ClassifiedHeadline, DeadLetter, Reaction, ReactionRequest
 from tariffmon.settings import load_settings
 from tests.streams.market import T0, expected_reactions, pause_headline, ticks
@@ -14,9 +18,15 @@ TOPICS = SETTINGS.topics
 NOW = 1_800_000_000.0  # a fixed "wall clock" for the future-timestamp bound
 
 
-def _rec(topic: str, value: bytes, offset: int = 0, partition: int = 0, ts: int = T0
-         ) -> InRecord:
-    return InRecord(topic, partition, offset, ts, b"k", value)
+def _rec(topic: str, value: bytes, offset: int = 0, partition: int = 0, ts: int = T0,
+         key: bytes | None = None) -> InRecord:
+    """A consumed record keyed as the contract says (by symbol for ticks and requests)."""
+    if key is None:
+        try:
+            key = str(orjson.loads(value).get("symbol") or "k").encode()
+        except orjson.JSONDecodeError:
+            key = b"k"
+    return InRecord(topic, partition, offset, ts, key, value)
 
 
 def test_headline_stage_classifies_and_fans_out_a_tariff_story() -> None:
@@ -109,8 +119,9 @@ def test_headline_the_engine_cannot_measure_goes_to_the_kafka_read_back_path() -
         ("no_price_before_t0", 7)]
     assert not [r for r in out.records if r.topic == TOPICS.deadletter]
     # Kafka has no earlier tick either: every horizon is dead-lettered with that reason
-    res = stage.measure_late(out.late[0], tick_list)
-    [dead] = [DeadLetter.decode(r.value) for r in res.records]
+    late_path = LatePath(stage.params, lambda partition, symbol, from_ts, t0: tick_list)
+    [(late, res)] = late_path.measure(out.late)
+    [dead] = [DeadLetter.decode(r.value) for r in stage.late_result(late, res)]
     assert dead.reason == "no_price_before_t0" and dead.offset == 7
 
 

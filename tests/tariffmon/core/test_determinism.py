@@ -90,7 +90,7 @@ def _run(market: Market, order: list[tuple[str, Any]]
             ts, px = market.series[sym]
             out.extend(eng.on_ticks(sym, ts[a:b], px[a:b], np.zeros(b - a, dtype=np.int64)))
     reactions = {r.key: r for r in out.reactions}
-    alerts = {a.key: a for a in out.alerts}  # the last value per key is the answer
+    alerts = {a.key: a for a in out.all_alerts()}  # the last value per key is the answer
     assert not out.rejected
     return reactions, alerts, len(out.reactions)
 

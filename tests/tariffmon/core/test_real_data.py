@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tariffmon.assembly import engine_params
 from tariffmon.contract import ReactionRequest
 from tariffmon.core.engine import ReactionEngine
-from tariffmon.core.params import engine_params
 from tariffmon.settings import PROJECT_ROOT, load_settings
 
 REAL = PROJECT_ROOT.parent / "shared" / "data" / "real"

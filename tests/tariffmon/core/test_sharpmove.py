@@ -69,7 +69,8 @@ def test_late_headline_reissues_alert_with_full_attribution() -> None:
     first = next(a for a in eng.on_ticks("USDJPY", ts, px, iv).alerts if a.window_s == 60)
     assert first.headlines == ()
     out = eng.on_request(request("late", first.ts - 2 * MIN))
-    again = next(a for a in out.alerts if a.window_s == 60)
+    assert out.alerts == []  # not a new sharp move: the same one, re-issued
+    again = next(a for a in out.reissued if a.window_s == 60)
     assert again.key == first.key and [h.id for h in again.headlines] == ["late"]
 
 
