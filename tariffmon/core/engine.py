@@ -123,8 +123,11 @@ class SymbolState:
         latest = self.series.latest_ts
         if latest is not None and latest - req.t0 > self.params.lateness_ms:
             # seen all the same: whether it is then measured elsewhere (on ticks read back
-            # from Kafka) or not at all, a repeat of the id is a repeat, as on time
+            # from Kafka) or not at all, a repeat of the id is a repeat, as on time; and it
+            # joins the attribution of the alerts still held, as it would have on time
             self.seen[req.headline_id] = req.t0
+            self._know(req)
+            out.reissued.extend(self._reattribute(req))
             out.rejected.append(
                 Rejection(
                     "request", req.symbol, "too_late",
@@ -135,8 +138,7 @@ class SymbolState:
             )
             return out
         self.seen[req.headline_id] = req.t0
-        self.known.append(req)
-        self.known.sort(key=lambda r: (r.t0, r.headline_id))
+        self._know(req)
         self._remaining[req.headline_id] = len(self.params.horizons_ms)
         for h in self.params.horizons_ms:
             self._push(req.t0 + h, req, h)
@@ -145,6 +147,10 @@ class SymbolState:
         out.rejected.extend(dropped)
         out.reissued.extend(self._reattribute(req))
         return out
+
+    def _know(self, req: ReactionRequest) -> None:
+        self.known.append(req)
+        self.known.sort(key=lambda r: (r.t0, r.headline_id))
 
     def _push(self, key: int, req: ReactionRequest, horizon: int) -> None:
         self._seq += 1

@@ -23,7 +23,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,12 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
+from streams.records import BatchLimits, InputDecoder, InRecord
 from tariffmon.contract import (
     MAX_TS_MS,
     MIN_TS_MS,
     DeadLetter,
     Headline,
-    Limits,
     Message,
     ReactionRequest,
     Tick,
@@ -196,6 +196,14 @@ def named_cases(kind: str) -> list[bytes | None]:
         out += [encode({**base(kind), "symbol": s}) for s in ("EURUSD", "usdjpy", "", "^N225")]
     for name in REQUIRED[kind]:
         out.append(encode({k: v for k, v in base(kind).items() if k != name}))
+    if kind == "ticks":
+        # valid JSON numbers far outside any real price: the band refuses them, so no
+        # log return can overflow (1e308 against 1e-16 crashed the engine)
+        out += [encode({**base(kind), "price": p}) for p in (1e308, 1e-16, 1e-300, 5e4)]
+    # nested deeper than any repr can follow, but within orjson's depth limit, and beyond it
+    out += [b'{"v":' + b"[" * 1000 + b"]" * 1000 + b"}",
+            b'{"v":1,"' + TS_FIELD[kind].encode() + b'":' + b"[" * 1000 + b"]" * 1000 + b"}",
+            b"[" * 2000 + b"]" * 2000]
     out += [encode({**base(kind), "unexpected": 1}), encode({**base(kind), "v": 2}),
             encode(base(kind))[:-1] + b"\xff}", b"\xff\xfe", b"not json", b"[]", b"null",
             b"", None]
@@ -216,17 +224,32 @@ def draw_pool(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
     return pool
 
 
-def rejection(kind: str, value: bytes | None, limits: Limits) -> str | None:
-    """The reason the contract rejects ``value`` on ``kind``'s topic (None: it is valid).
+def rejection(kind: str, value: bytes | None, limits: BatchLimits,
+              key: bytes | None = None) -> str | None:
+    """The reason the worker's decoder rejects ``value`` on ``kind``'s topic (None: valid).
 
     Only ContractError means "rejected": anything else escapes, because the worker would
-    not be able to dead-letter it either.
+    not be able to dead-letter it either.  Without ``key`` the value is taken as keyed
+    right (its own symbol).
     """
+    decode = {"ticks": InputDecoder.tick, "headlines": InputDecoder.headline,
+              "requests": InputDecoder.request}[kind]
+    if key is None:
+        try:
+            key = str(orjson.loads(value or b"").get("symbol", "")).encode()
+        except (orjson.JSONDecodeError, AttributeError):
+            key = b""
     try:
-        KINDS[kind][1].decode(value or b"", limits)
+        decode(InRecord("t", 0, 0, 0, key, value), limits)
     except ContractError as exc:
         return exc.reason
     return None
+
+
+#: Kafka timestamps a hostile producer may set (the broker takes any 64-bit value)
+HOSTILE_TIMESTAMPS = (0, 1, MIN_TS_MS - 1, MAX_TS_MS + 1, 2**53 + 1, 2**62, 2**63 - 1)
+#: keys a valid USDJPY tick must not carry: another symbol, none, not UTF-8
+WRONG_KEYS = (b"N225", b"EURUSD", b"", b"\xff\xfe\x00", None, b"usdjpy", b"USDJPY ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,12 +261,13 @@ class Out:
     value: bytes | None
     ts: int
     reason: str | None  # None: a good record
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def build_records(settings: Settings, good_ticks: list[Tick], good_heads: list[Headline]
                   ) -> tuple[list[Out], Counter[str]]:
     """The good records in event-time order with N_BAD bad ones spread among them."""
-    limits = Limits.from_now(int(time.time() * 1000), settings.symbol_names())
+    limits = InputDecoder(settings).limits()
     topics = {"ticks": settings.topics.ticks, "headlines": settings.topics.headlines,
               "requests": settings.topics.requests}
     pools: dict[str, list[tuple[bytes | None, str]]] = {}
@@ -276,10 +300,21 @@ def build_records(settings: Settings, good_ticks: list[Tick], good_heads: list[H
         cursor[kind] += 1
         value, reason = pool[i] if i < len(pool) else pool[rnd.randrange(len(pool))]
         key = rnd.choice([b"USDJPY", b"N225", None, rnd.randbytes(rnd.randrange(1, 30))])
+        ts = good[g][0] if g < len(good) else T0
+        if kind == "ticks" and g < len(good) and rnd.random() < 0.05:
+            # a valid tick under a key that is not its symbol: it would land on another
+            # partition than its symbol's requests, so it is refused everywhere
+            value = good[g][1].value if good[g][1].topic == topics["ticks"] else value
+            key = rnd.choice(WRONG_KEYS)
+            reason = rejection(kind, value, limits, key)
+            assert reason is not None
         if value is None and key is None:  # Kafka takes a null value only with a key
             key = b"USDJPY"
-        records.append(Out(topics[kind], key, value, good[g][0] if g < len(good) else T0,
-                           reason))
+        if rnd.random() < 0.05:
+            ts = rnd.choice(HOSTILE_TIMESTAMPS)
+        headers = [(rnd.choice(["", "x", "\u00e9t\u00e9"]), rnd.randbytes(rnd.randrange(0, 20)))
+                   for _ in range(rnd.randrange(3))] if rnd.random() < 0.1 else []
+        records.append(Out(topics[kind], key, value, ts, reason, headers))
         reasons[reason] += 1
     records += [p[1] for p in good[g:]]
     return records, reasons
@@ -294,7 +329,8 @@ def produce(settings: Settings, records: list[Out]) -> dict[Coords, str | None]:
                              batch_size=512 * 1024,
                              max_in_flight_requests_per_connection=1)
     try:
-        futures = [(producer.send(r.topic, key=r.key, value=r.value, timestamp_ms=r.ts), r)
+        futures = [(producer.send(r.topic, key=r.key, value=r.value, timestamp_ms=r.ts,
+                                   headers=r.headers or None), r)
                    for r in records]
         producer.flush(timeout=120)
         out: dict[Coords, str | None] = {}
