@@ -1,7 +1,7 @@
 # tariffmon developer tasks. `make test` is what CI runs (.ci/run); every target is idempotent.
 #
 #   make setup   virtual environment in .venv (package + test tools) and the Kafka jars
-#   make lint    ruff + mypy
+#   make lint    ruff, mypy and the import layers (lint-imports, pyproject.toml)
 #   make test    setup, lint, then the whole pytest suite (starts its own Kafka broker)
 #   make demo    setup, then `tariffmon demo`
 
@@ -39,6 +39,7 @@ $(JARS_STAMP): scripts/kafka/pom.xml $(VENV_STAMP)
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup lint
 	$(BIN)/pytest $(PYTEST_ARGS)
