@@ -53,6 +53,7 @@ from tests.conftest import MakeSettings
 from tests.kafka_helpers import consume_all
 from tests.reference import reference
 from tests.reliability.helpers import (
+    GroupProbe,
     metric_value,
     read_outputs,
     wait_for_reactions,
@@ -428,7 +429,15 @@ def test_worker_dead_letters_100k_hostile_messages_and_processes_the_good_ones(
                    lambda: end_total(consumer, settings, settings.topics.deadletter) >= len(bad),
                    alive, timeout=240)
         wait_for_reactions(settings, ref.reactions, timeout=60, alive=alive)
-        time.sleep(1.0)
+        # every poison record's offset is committed: a restart would not meet it again
+        group = GroupProbe(settings)
+        try:
+            inputs = (settings.topics.ticks, settings.topics.requests, settings.topics.headlines)
+            wait_until("every input offset committed", lambda: all(
+                sum(group.committed(tp).values()) >= end_total(consumer, settings, tp)
+                for tp in inputs), alive, timeout=60)
+        finally:
+            group.close()
         alive()
         metrics = worker.metrics_text()
         worker.stop()

@@ -5,11 +5,21 @@ from __future__ import annotations
 import base64
 
 import orjson
+import pytest
 
 from streams.late import LatePath
 from streams.records import InRecord
 from streams.stages import HeadlineStage, ReactionStage
-from tariffmon.contract import ClassifiedHeadline, DeadLetter, Reaction, ReactionRequest
+from tariffmon.contract import (
+    MAX_TS_MS,
+    ClassifiedHeadline,
+    DeadLetter,
+    Headline,
+    Reaction,
+    ReactionRequest,
+    Tick,
+)
+from tariffmon.core.engine import ReactionEngine
 from tariffmon.settings import load_settings
 from tests.streams.market import T0, expected_reactions, pause_headline, ticks
 
@@ -137,3 +147,92 @@ def test_restart_restores_story_clusters_as_published() -> None:
     ch = ClassifiedHeadline.decode(again.records[0].value)
     assert ch.duplicate and ch.cluster_id == "h-pause"
     assert [r.topic for r in again.records] == [TOPICS.classified]  # not measured twice
+
+
+def test_a_tick_keyed_other_than_its_symbol_is_a_bad_key_dead_letter() -> None:
+    stage = ReactionStage(SETTINGS, clock=lambda: NOW)
+    good = ticks("USDJPY", T0, 10, seed=2)
+    keys = [b"N225", b"EURUSD", b"", b"\xff\xfe", None, b"USDJPY"]
+    records = [InRecord(TOPICS.ticks, 1, i, t.ts, k, t.encode())
+               for i, (t, k) in enumerate(zip(good, keys, strict=False))]
+    out = stage.process_batch(records)
+    dead = [DeadLetter.decode(r.value) for r in out.records if r.topic == TOPICS.deadletter]
+    assert [(d.offset, d.reason) for d in dead] == [(i, "bad_key") for i in range(5)]
+    # only the rightly keyed tick reached the engine
+    assert stage.engine(1).latest_ts("USDJPY") == good[5].ts
+
+
+def test_deeply_nested_values_are_dead_lettered_on_every_input_topic() -> None:
+    deep = b'{"v":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    react = ReactionStage(SETTINGS, clock=lambda: NOW)
+    out = react.process_batch([_rec(TOPICS.ticks, deep, 0, 1, key=b"USDJPY"),
+                               _rec(TOPICS.requests, deep, 1, 1, key=b"USDJPY")])
+    heads = HeadlineStage(SETTINGS, clock=lambda: NOW).process(_rec(TOPICS.headlines, deep, 2))
+    dead = [DeadLetter.decode(r.value) for r in out.records + heads.records]
+    assert [(d.offset, d.reason) for d in dead] == [(0, "bad_version"), (1, "bad_version"),
+                                                    (2, "bad_version")]
+    assert all(len(d.error) < 400 for d in dead)
+
+
+def test_an_absurd_kafka_timestamp_gives_a_sendable_dead_letter() -> None:
+    stage = ReactionStage(SETTINGS, clock=lambda: NOW)
+    for ts in (2**63 - 1, -(2**63), 0):
+        [rec] = stage.process_batch([_rec(TOPICS.ticks, b"{not json", 0, 1, ts)]).records
+        assert 0 <= rec.timestamp_ms <= MAX_TS_MS
+        assert DeadLetter.decode(rec.value).ts == max(0, ts)  # the original is kept
+
+
+def test_prices_outside_the_band_are_dead_lettered_and_never_reach_the_engine() -> None:
+    stage = ReactionStage(SETTINGS, clock=lambda: NOW)
+    req = ReactionRequest("h", "h", "USDJPY", T0 + 1_000, "tariffs", (), "escalation", 5.0)
+    prices = [(T0, 1e308), (T0 + 2_000, 1e-16), (T0 + 4_200_000, 1e-16)]
+    records = [_rec(TOPICS.ticks, Tick("USDJPY", ts, p, "x").encode(), i, 1, ts)
+               for i, (ts, p) in enumerate(prices)]
+    records.insert(1, _rec(TOPICS.requests, req.encode(), 9, 1, req.t0))
+    out = stage.process_batch(records)
+    dead = [DeadLetter.decode(r.value) for r in out.records if r.topic == TOPICS.deadletter]
+    assert [d.reason for d in dead] == ["price_range"] * 3
+    assert not [r for r in out.records if r.topic == TOPICS.reactions]
+
+
+def test_a_repeated_headline_id_arriving_late_twice_in_one_batch_is_measured_once() -> None:
+    stage = ReactionStage(SETTINGS, clock=lambda: NOW)
+    tick_list = ticks("USDJPY", T0 - 3 * 3_600_000, 12 * 3_600, seed=5)
+    first = ReactionRequest("dup", "dup", "USDJPY", T0, "first title", (), "escalation", 5.0)
+    again = ReactionRequest("dup", "dup", "USDJPY", T0 + 3_600_000, "another title", (),
+                            "escalation", 5.0)
+    stage.process_batch([_rec(TOPICS.ticks, t.encode(), i, 1, t.ts)
+                         for i, t in enumerate(tick_list)])
+    # both beyond the 6 h lateness bound: the engine sends them to the Kafka read-back path
+    out = stage.process_batch([_rec(TOPICS.requests, first.encode(), 0, 1, first.t0),
+                               _rec(TOPICS.requests, again.encode(), 1, 1, again.t0)])
+    assert [late.request.t0 for late in out.late] == [T0]
+    [(late, res)] = LatePath(stage.params, lambda p, s, f, t0: tick_list).measure(out.late)
+    published = stage.late_result(late, res)
+    reactions = [Reaction.decode(r.value) for r in published if r.topic == TOPICS.reactions]
+    assert sorted(r.horizon_s for r in reactions) == [60, 300, 900, 3600]
+    assert {r.t0 for r in reactions} == {T0} and {r.title for r in reactions} == {"first title"}
+    # and as the backtest does: the repeat is ignored
+    want = expected_reactions(SETTINGS, tick_list, [
+        Headline(id="dup", ts=T0, source="a", title="US imposes new tariffs on Japan"),
+        Headline(id="dup", ts=T0 + 3_600_000, source="b", title="US raises tariffs on Japan")])
+    assert {r.t0 for r in want.values()} == {T0}
+
+
+def test_a_failing_engine_dead_letters_its_records_and_marks_the_partition(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stage = ReactionStage(SETTINGS, clock=lambda: NOW)
+    good = ticks("USDJPY", T0, 6, seed=7)
+    records = [_rec(TOPICS.ticks, t.encode(), i, 1, t.ts) for i, t in enumerate(good)]
+    records.append(_rec(TOPICS.ticks, good[0].encode(), 0, 2, good[0].ts))
+
+    def broken(self: ReactionEngine, run: object) -> None:
+        raise ZeroDivisionError("a bug in the engine")
+
+    monkeypatch.setattr(ReactionEngine, "on_tick_list", broken)
+    out = stage.process_batch([*records[:3], records[-1]])
+    assert out.failed == {1, 2}
+    dead = [DeadLetter.decode(r.value) for r in out.records]
+    assert {d.reason for d in dead} == {"internal_error"} and len(dead) == 4
+    assert "ZeroDivisionError" in dead[0].error
+    assert not stage.has_partition(1)  # rebuilt from Kafka before it is used again

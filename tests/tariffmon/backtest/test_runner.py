@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import json
+import math
 import re
 from pathlib import Path
 
@@ -264,3 +266,29 @@ def test_progress_reports_every_byte_once() -> None:
                  to_ts=1_743_552_000_000 + 12 * 3_600 * SEC)
     assert len(seen) >= 2 and all(n >= 0 for n in seen)
     assert sum(seen) == total_bytes(SAMPLE_FILES)
+
+
+@pytest.mark.parametrize("prices", [(1e308, 1e-16, 1e-16), (1e-300, 1e308, 1e308),
+                                    (145.0, 1e-16, 1e308)])
+def test_extreme_prices_are_invalid_input_not_a_crash(tmp_path: Path, prices: tuple[float, ...]
+                                                      ) -> None:
+    t = 1_743_681_600_000  # 2025-04-03 12:00 UTC, USD/JPY open
+    lines = [
+        {"stream": "ticks", "key": "USDJPY", "ts": t,
+         "value": {"v": 1, "symbol": "USDJPY", "ts": t, "price": prices[0], "source": "x"}},
+        {"stream": "headlines", "key": "h", "ts": t + 1_000,
+         "value": {"v": 1, "id": "h", "ts": t + 1_000, "source": "x",
+                   "title": "US imposes 24% reciprocal tariffs on Japan"}},
+    ]
+    for dt, p in ((2_000, prices[1]), (70 * 60_000, prices[2])):
+        lines.append({"stream": "ticks", "key": "USDJPY", "ts": t + dt,
+                      "value": {"v": 1, "symbol": "USDJPY", "ts": t + dt, "price": p,
+                                "source": "x"}})
+    path = tmp_path / "extreme.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run_backtest([path], load_settings())
+    out_of_band = sum(1 for p in prices if not 50.0 <= p <= 500.0)
+    assert result.counts.invalid["ticks:price_range"] == out_of_band
+    for r in result.reactions:  # whatever is measured is finite, and encodes
+        assert all(math.isfinite(x) for x in (r.ret, r.max_up, r.max_down))
+        r.encode()
