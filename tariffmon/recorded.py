@@ -1,7 +1,7 @@
 """The recorded-stream file format, shared by ``replay``, ``record``, ``history`` and ``backtest``.
 
 A recorded-stream file holds JSON lines, optionally gzipped (a ``.gz`` suffix), one message per
-line, exactly in this shape (DESIGN.md)::
+line, exactly in this shape (README.md, docs/ARCHITECTURE.md)::
 
     {"stream":"ticks","key":"USDJPY","ts":1743552000000,"value":{...}}
 

@@ -180,7 +180,7 @@ class EngineSettings(_Model):
     lateness_s: int = Field(6 * 3_600, ge=0)
     significance_z: float = Field(3.0, gt=0)
     significance_bp: float = Field(10.0, ge=0)
-    #: fewer baseline one-minute returns than this: z is still given but flagged sparse
+    #: fewer baseline one-minute returns than this: z is still given but flagged sparse_baseline
     min_baseline_returns: int = Field(20, ge=2)
     sharp_windows_s: list[int] = [60, 300, 900]
     #: basis points per window length (seconds as strings, TOML keys)

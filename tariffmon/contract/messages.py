@@ -509,11 +509,8 @@ class Alert(Message):
         threshold_z: float,
         headlines: Iterable[AttributedHeadline] = (),
     ) -> Self:
-        """The alert for a detected move: window in seconds, threshold in basis points.
-
-        This is the conversion ``tariffmon/core/engine.py`` spells out field by field today;
-        the engine can build its alerts with it instead.
-        """
+        """The alert for a detected move (``tariffmon.core.sharpmove.SharpMove``): the window
+        in seconds, the threshold in basis points; the engine builds every alert with it."""
         return cls(
             symbol=move.symbol,
             window_s=move.window_ms // 1_000,

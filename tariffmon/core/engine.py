@@ -250,20 +250,8 @@ class SymbolState:
         )
 
     def _alert(self, m: SharpMove) -> Alert:
-        alert = Alert(
-            symbol=m.symbol,
-            window_s=m.window_ms // 1_000,
-            ts=m.ts,
-            start_ts=m.start_ts,
-            p_start=m.p_start,
-            p_end=m.p_end,
-            ret=m.ret,
-            z=m.z,
-            direction="up" if m.ret > 0 else "down",
-            threshold_bp=round(m.threshold * 10_000, 6),
-            threshold_z=self.params.sharp_z,
-            headlines=self._attributed(m.ts),
-        )
+        alert = Alert.from_move(m, threshold_z=self.params.sharp_z,
+                                headlines=self._attributed(m.ts))
         self.alerts.append(alert)
         return alert
 

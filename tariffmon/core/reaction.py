@@ -1,4 +1,4 @@
-"""Reaction of one symbol to one headline over one horizon (DESIGN.md, "Reaction").
+"""Reaction of one symbol to one headline over one horizon (docs/ARCHITECTURE.md, "Reaction").
 
 ``p0`` = last price at or before ``t0``; ``p1`` = last price at or before ``t1 = t_start + h``;
 ``ret = ln(p1/p0)``; ``z = ret / (sigma_1m * sqrt(h / 1 min))`` with ``sigma_1m`` from

@@ -8,7 +8,7 @@ start and follows the topics, feeding :class:`~tariffmon.watch.view.WatchState`.
 Where reading starts (:class:`StartAt`): the beginning of the topics, an event time, or a span
 before the newest event on the topics (the default, 6 hours).  "Newest event" rather than the
 wall clock so that watching a replay of a past week shows that week's last hours; on a live
-pipeline the two coincide.  Kafka timestamps are event times (DESIGN.md), so
+pipeline the two coincide.  Kafka timestamps are event times (docs/ARCHITECTURE.md), so
 ``offsets_for_times`` finds the offsets.  The ticks topic starts no earlier than the view
 needs (the longest rolling window before each partition's newest tick), however far back the
 other topics start: prices and rolling returns need minutes of ticks, not days.
