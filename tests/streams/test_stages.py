@@ -6,6 +6,7 @@ import base64
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from streams.late import LatePath
 from streams.records import InRecord
@@ -20,6 +21,7 @@ from tariffmon.contract import (
     Tick,
 )
 from tariffmon.core.engine import ReactionEngine
+from tariffmon.metrics.worker import WorkerMetrics
 from tariffmon.settings import load_settings
 from tests.streams.market import T0, expected_reactions, pause_headline, ticks
 
@@ -236,3 +238,37 @@ def test_a_failing_engine_dead_letters_its_records_and_marks_the_partition(
     assert {d.reason for d in dead} == {"internal_error"} and len(dead) == 4
     assert "ZeroDivisionError" in dead[0].error
     assert not stage.has_partition(1)  # rebuilt from Kafka before it is used again
+
+
+def _counters(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every counter sample of a registry, by name and labels."""
+    out = {}
+    for family in registry.collect():
+        if family.type == "counter":
+            for s in family.samples:
+                if s.name.endswith("_total"):
+                    out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_a_rebuild_counts_nothing_twice() -> None:
+    tick_list = ticks("USDJPY", T0 - 3 * 3_600_000, 5 * 3_600, seed=8, jump_at=T0)
+    req = ReactionRequest("h", "h", "USDJPY", T0, "pause", (), "de-escalation", 5.0)
+    records = [_rec(TOPICS.ticks, t.encode(), i, 1, t.ts) for i, t in enumerate(tick_list)]
+    records.insert(3 * 3_600, _rec(TOPICS.requests, req.encode(), 0, 1, T0))
+    records.insert(50, _rec(TOPICS.ticks, b"junk", 10**6, 1))
+    once = CollectorRegistry()
+    ReactionStage(SETTINGS, WorkerMetrics.from_settings(once, SETTINGS),
+                  clock=lambda: NOW).process_batch(records)
+    # the same input across a restart: the first worker processed up to the cut, the second
+    # rebuilt its state from that part (outputs and metrics suppressed), then went on
+    twice = CollectorRegistry()
+    metrics = WorkerMetrics.from_settings(twice, SETTINGS)
+    cut = 3 * 3_600 + 20
+    ReactionStage(SETTINGS, metrics, clock=lambda: NOW).process_batch(records[:cut])
+    restarted = ReactionStage(SETTINGS, metrics, clock=lambda: NOW)
+    restarted.recover(1, records[:cut])
+    restarted.process_batch(records[cut:])
+    assert _counters(twice) == _counters(once)
+    assert any(v > 0 for (name, _), v in _counters(once).items()
+               if name == "tariffmon_reactions_total")

@@ -9,7 +9,13 @@ import pytest
 
 from tariffmon.contract import DeadLetter, Reaction
 from tests.conftest import MakeSettings
-from tests.kafka_helpers import consume_all, produce_messages, produce_raw
+from tests.kafka_helpers import (
+    committed_offsets,
+    consume_all,
+    produce_messages,
+    produce_raw,
+    wait_until,
+)
 from tests.streams.market import T0, expected_reactions, pause_headline, ticks
 from tests.worker_process import WorkerProcess
 
@@ -68,13 +74,17 @@ def test_worker_killed_and_restarted_loses_and_changes_nothing(
     first = WorkerProcess(settings, tmp_path / "worker1.log").start()
     try:
         _reactions(settings, 1)
-        time.sleep(1.0)  # let at least one commit happen
+        # the kill comes once the first worker committed some of the ticks it processed
+        wait_until(lambda: sum(committed_offsets(settings, settings.topics.ticks).values()),
+                   30, "a commit of processed ticks")
     finally:
         first.kill()
     produce_messages(settings, settings.topics.ticks, usd[cut:])
     with WorkerProcess(settings, tmp_path / "worker2.log") as second:
         got = _reactions(settings, len(want))
-        time.sleep(2.0)  # anything doubled would arrive now
+        # every input committed: nothing more can come from it, a doubled record included
+        wait_until(lambda: sum(committed_offsets(settings, settings.topics.ticks).values()),
+                   30, "every tick committed", until=lambda n: n >= len(usd))
         got = _reactions(settings, len(want))
         log = second.log_tail(20_000)
     assert set(got) == set(want)
