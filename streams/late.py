@@ -28,8 +28,10 @@ from tariffmon.topic_reader import end_offsets, offsets_at, read_offsets
 
 log = logging.getLogger(__name__)
 
-#: how often a read reaches further back for a market closed long before a t0
+#: how often a read reaches further back for a market closed long before a t0, and how far
+#: back at most (longer than any exchange closes; a symbol with no tick that old has none)
 LATE_READ_ATTEMPTS = 8
+LATE_MAX_REACH_BACK_MS = 21 * 86_400_000
 
 #: ``(partition, symbol, from_ts, t0) -> ticks``: one symbol's ticks from ``from_ts`` until
 #: a tick lies the longest horizon past the first tick after ``t0``
@@ -69,8 +71,11 @@ class LatePath:
     def _enough(self, late: LateRequest, ticks: list[Tick], from_ts: int) -> list[Tick]:
         req = late.request
         for _ in range(LATE_READ_ATTEMPTS):
-            need = late_reach_back(self.params, ticks, req.t0)
-            if need is None or need >= from_ts:
+            need = late_reach_back(self.params, ticks, req.t0, from_ts)
+            if need is None or need <= 0:
+                return ticks
+            need = max(need, req.t0 - LATE_MAX_REACH_BACK_MS)
+            if need >= from_ts:
                 return ticks
             from_ts = need
             ticks = self._read(late.record.partition, req.symbol, from_ts, req.t0)

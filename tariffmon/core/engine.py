@@ -481,22 +481,23 @@ def late_read_from(params: EngineParams, t0: int) -> int:
     return t0 - span - MINUTE_MS
 
 
-def late_reach_back(params: EngineParams, ticks: Sequence[Tick], t0: int) -> int | None:
-    """None when ``ticks`` (one symbol's, read back in order) hold what a request at ``t0``
-    needs before it; otherwise the earlier time to read from.
+def late_reach_back(params: EngineParams, ticks: Sequence[Tick], t0: int, read_from: int
+                    ) -> int | None:
+    """None when ``ticks`` (one symbol's, read back from ``read_from`` on, in order) hold what
+    a request at ``t0`` needs before it; otherwise the earlier time to read from.
 
     Needed: the p0 tick (the last at or before t0) and its whole volatility baseline before
     it (for a gap reaction the baseline ends at p0, the last trading before the close).
+    Without any tick at or before t0 in what was read (a market closed since before
+    ``read_from``), the read reaches at least twice as far back, a day at the least.
     """
-    if not ticks:
-        return None
     before = [t for t in ticks if t.ts <= t0]
     if not before:
-        return ticks[0].ts - 86_400_000
+        return read_from - max(86_400_000, t0 - read_from)
     p0 = before[-1]
     _, span = baseline_span(params, (p0.interval_s or 0) * 1_000)
     need = min(p0.ts, t0) - span - MINUTE_MS
-    return None if ticks[0].ts <= need else need
+    return None if ticks[0].ts <= need or read_from <= need else need
 
 
 def measure_on_ticks(
