@@ -18,7 +18,7 @@ import pytest
 
 from tariffmon.contract import Headline
 from tests.conftest import MakeSettings
-from tests.kafka_helpers import consume_all, produce_messages
+from tests.kafka_helpers import committed_offsets, consume_all, produce_messages, wait_until
 from tests.reference import reference
 from tests.reliability.helpers import (
     metric_samples,
@@ -72,7 +72,9 @@ def test_worker_down_for_an_hour_catches_up_without_losing_reactions(
     try:
         done_first = {k for k, r in ref.reactions.items() if r.t1 < cut}
         wait_for_reactions(settings, done_first, timeout=60)
-        time.sleep(1.5)  # let the last offsets be committed before the stop
+        n_first = sum(1 for t in usd + nik if t.ts < cut)
+        wait_until(lambda: sum(committed_offsets(settings, settings.topics.ticks).values()),
+                   60, "the first worker's ticks committed", until=lambda n: n >= n_first)
     finally:
         assert first.stop() == 0, first.log_tail()
 
@@ -82,7 +84,9 @@ def test_worker_down_for_an_hour_catches_up_without_losing_reactions(
         t = time.monotonic()
         out = wait_for_reactions(settings, ref.reactions, timeout=90)
         caught_up_s = time.monotonic() - t
-        time.sleep(1.0)
+        # every tick processed (committed) before the metrics are read
+        wait_until(lambda: sum(committed_offsets(settings, settings.topics.ticks).values()),
+                   60, "every tick committed", until=lambda n: n >= len(usd) + len(nik))
         metrics = second.metrics_text()
         log = second.log_tail(20_000)
     out = read_outputs(settings)
