@@ -3,9 +3,10 @@
 A headline that arrives beyond the lateness bound, or whose p0 the engine no longer holds
 (after a restart, or a market closed for days), is measured on its symbol's ticks read back
 from Kafka: the same decoder and limits as the live path (:mod:`streams.records`), the same
-engine entry points (:func:`tariffmon.core.engine.measure_on_ticks`), so the answer is the one
-it would have had on time.  The engine marked the request as seen when it refused it, so a
-repeat of its id is ignored here as on time.
+engine entry points (:class:`tariffmon.core.engine.LateMeasurement`), so the answer is the one
+it would have had on time.  Horizons the ticks on Kafka do not reach yet stay pending: the
+stage keeps the measurement and feeds it the symbol's newer ticks as they come.  The engine
+marked the request as seen when it refused it, so a repeat of its id is ignored as on time.
 
 Blocking (kafka-python): the agent runs :meth:`LatePath.measure` in a worker thread.
 """
@@ -20,7 +21,7 @@ from kafka import TopicPartition
 from streams.records import InputDecoder, InRecord
 from streams.stages import LateRequest
 from tariffmon.contract import Tick
-from tariffmon.core.engine import EngineOutput, late_reach_back, late_read_from, measure_on_ticks
+from tariffmon.core.engine import LateMeasurement, late_reach_back, late_read_from
 from tariffmon.core.params import EngineParams
 from tariffmon.errors import ContractError
 from tariffmon.settings import Settings
@@ -45,8 +46,9 @@ class LatePath:
         self.params = params
         self._read = read
 
-    def measure(self, lates: Sequence[LateRequest]) -> list[tuple[LateRequest, EngineOutput]]:
-        """Each late request with what it measures to (missing horizons are for the caller).
+    def measure(self, lates: Sequence[LateRequest]
+                ) -> list[tuple[LateRequest, LateMeasurement]]:
+        """Each late request with its measurement (pending horizons are for the caller).
 
         One read per partition and symbol covers the whole batch (a worker catching up on a
         backlog meets late requests in bursts); a request that needs older ticks than that
@@ -55,14 +57,14 @@ class LatePath:
         groups: dict[tuple[int, str], list[LateRequest]] = {}
         for late in dedupe(lates):
             groups.setdefault((late.record.partition, late.request.symbol), []).append(late)
-        out: list[tuple[LateRequest, EngineOutput]] = []
+        out: list[tuple[LateRequest, LateMeasurement]] = []
         for (partition, symbol), group in groups.items():
             from_ts = min(late_read_from(self.params, g.request.t0) for g in group)
             last_t0 = max(g.request.t0 for g in group)
             ticks = self._read(partition, symbol, from_ts, last_t0)
             for late in group:
                 mine = self._enough(late, ticks, from_ts)
-                res = measure_on_ticks(self.params, late.request, mine)
+                res = LateMeasurement(self.params, late.request, mine)
                 log.info("late headline %s for %s measured on %d ticks read back from Kafka",
                          late.request.headline_id, symbol, len(mine))
                 out.append((late, res))

@@ -28,7 +28,7 @@ from streams.deadletter import dead_letter
 from streams.records import BatchLimits, Clock, InputDecoder, InRecord, OutRecord
 from tariffmon.assembly import CoreSetup, core_setup
 from tariffmon.contract import Alert, ClassifiedHeadline, Reaction, ReactionRequest, Tick
-from tariffmon.core.engine import EngineOutput, ReactionEngine
+from tariffmon.core.engine import EngineOutput, LateMeasurement, ReactionEngine
 from tariffmon.errors import ContractError
 from tariffmon.metrics.worker import WorkerMetrics
 from tariffmon.settings import Settings
@@ -158,6 +158,8 @@ class ReactionStage:
         self._clock = clock
         self._metrics = metrics
         self._request_records: dict[tuple[str, str], InRecord] = {}
+        #: per partition: late requests measured on ticks read back, horizons still pending
+        self._late_pending: dict[int, list[tuple[InRecord, LateMeasurement]]] = {}
         #: per (topic, partition): the offset after the last record processed
         self.processed: dict[tuple[str, int], int] = {}
 
@@ -170,6 +172,8 @@ class ReactionStage:
     def drop_partition(self, partition: int) -> None:
         """Forget a partition (revoked, or failed: its state is rebuilt from Kafka)."""
         self._engines.pop(partition, None)
+        # a rebuild replays those requests in event-time order: they are pending there
+        self._late_pending.pop(partition, None)
 
     def engine(self, partition: int) -> ReactionEngine:
         """The engine of one partition (created empty on first use)."""
@@ -184,7 +188,7 @@ class ReactionStage:
         Their outputs were published before their offsets were committed; recomputing them
         rebuilds pending reactions, tick history, dedupe and cool-down state exactly.
         """
-        self._engines.pop(partition, None)
+        self.drop_partition(partition)
         self.process_batch(records, publish=False)
         return self.engine(partition)
 
@@ -269,6 +273,8 @@ class ReactionStage:
         partition = recs[0].partition
         try:
             res = self.engine(partition).on_tick_list(run)
+            if publish:
+                self._feed_late_pending(out, partition, run, recs)
         except Exception as exc:  # noqa: BLE001 - the engine may hold half an update
             self._engine_failed(out, partition, recs, exc, publish)
             return
@@ -314,22 +320,37 @@ class ReactionStage:
                 return eng
         return None
 
-    def late_result(self, late: LateRequest, res: EngineOutput) -> list[OutRecord]:
-        """The records for what the late path measured: its reactions, and a dead letter
-        naming the horizons the ticks on Kafka do not cover (yet)."""
+    def late_result(self, late: LateRequest, measured: LateMeasurement) -> list[OutRecord]:
+        """The records for what the late path measured: its reactions, or a dead letter when
+        the ticks on Kafka hold no price before its t0.  Horizons the ticks do not reach yet
+        stay pending: newer ticks of the symbol complete them (:meth:`process_batch`)."""
         out = StageResult()
-        self._emit(out, EngineOutput(reactions=res.reactions), True, [late.record])
+        self._emit(out, EngineOutput(reactions=measured.first.reactions), True, [late.record])
         req = late.request
-        done = {r.horizon_s * 1_000 for r in res.reactions}
-        missing = [h // 1_000 for h in self.params.horizons_ms if h not in done]
-        if missing:
+        if measured.first.rejected:
+            rej = measured.first.rejected[0]
             out.records.append(self._dead.of(
                 late.record, late.reason,
                 f"request: headline {req.headline_id} at t0={req.t0}: the ticks on Kafka do "
-                f"not cover horizons {missing} s"))
+                f"not measure it ({rej.reason}: {rej.detail})"))
+        elif measured.pending:
+            self._late_pending.setdefault(late.record.partition, []).append(
+                (late.record, measured))
         if self._metrics is not None:
             self._metrics.late_input("request")
         return out.records
+
+    def _feed_late_pending(self, out: StageResult, partition: int, run: list[Tick],
+                           recs: list[InRecord]) -> None:
+        waiting = self._late_pending.get(partition)
+        if not waiting:
+            return
+        still = []
+        for rec, measured in waiting:
+            self._emit(out, EngineOutput(reactions=measured.on_ticks(run)), True, [rec])
+            if measured.pending:
+                still.append((rec, measured))
+        self._late_pending[partition] = still
 
     def _emit(
         self, out: StageResult, res: EngineOutput, publish: bool, inputs: Sequence[InRecord]

@@ -500,22 +500,46 @@ def late_reach_back(params: EngineParams, ticks: Sequence[Tick], t0: int, read_f
     return None if ticks[0].ts <= need or read_from <= need else need
 
 
+class LateMeasurement:
+    """One request measured on its symbol's ticks given as a list, then kept up to date.
+
+    The same engine entry points as the live path, in the order the request would have met
+    them on time: the ticks up to t0, the request, the ticks after.  Horizons those ticks do
+    not reach yet stay pending: :meth:`on_ticks` takes the symbol's newer ticks as they come
+    and returns the reactions they complete.  Only reactions and request rejections are
+    given out; alerts belong to the live engine that saw those ticks.
+    """
+
+    def __init__(self, params: EngineParams, req: ReactionRequest, ticks: Sequence[Tick]
+                 ) -> None:
+        self.request = req
+        self._engine = ReactionEngine(params)
+        before = [t for t in ticks if t.ts <= req.t0]
+        after = [t for t in ticks if t.ts > req.t0]
+        self._engine.on_tick_list(before)
+        res = self._engine.on_request(req)
+        res.extend(self._engine.on_tick_list(after))
+        self.first = EngineOutput(
+            reactions=res.reactions,
+            rejected=[r for r in res.rejected if r.kind == "request"],
+        )
+
+    @property
+    def pending(self) -> bool:
+        """Whether horizons still wait for newer ticks."""
+        return self._engine.pending_count() > 0
+
+    def on_ticks(self, ticks: Sequence[Tick]) -> list[Reaction]:
+        """Feed the symbol's ticks newer than those held; the reactions they complete."""
+        latest = self._engine.latest_ts(self.request.symbol)
+        newer = [t for t in ticks if t.symbol == self.request.symbol
+                 and (latest is None or t.ts > latest)]
+        return self._engine.on_tick_list(newer).reactions if newer else []
+
+
 def measure_on_ticks(
     params: EngineParams, req: ReactionRequest, ticks: Sequence[Tick]
 ) -> EngineOutput:
-    """The reactions of one request measured on a symbol's ticks given as a list.
-
-    The same engine entry points as the live path, in the order the request would have met
-    them on time: the ticks up to t0, the request, the ticks after.  Only reactions and
-    rejections are returned; alerts belong to the live engine that saw those ticks.
-    """
-    engine = ReactionEngine(params)
-    out = EngineOutput()
-    before = [t for t in ticks if t.ts <= req.t0]
-    after = [t for t in ticks if t.ts > req.t0]
-    engine.on_tick_list(before)
-    res = engine.on_request(req)
-    res.extend(engine.on_tick_list(after))
-    out.reactions = res.reactions
-    out.rejected = [r for r in res.rejected if r.kind == "request"]
-    return out
+    """The reactions of one request measured on a symbol's ticks given as a list (what
+    :class:`LateMeasurement` gives at once)."""
+    return LateMeasurement(params, req, ticks).first

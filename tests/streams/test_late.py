@@ -36,7 +36,8 @@ def test_a_headline_after_the_close_reads_back_to_the_trading_before_it() -> Non
     t0 = FRI + 9 * 3_600_000  # Friday 15:00 UTC, Tokyo long closed
     req = ReactionRequest("late", "late", "N225", t0, "tariffs", (), "escalation", 5.0)
     late = LateRequest(InRecord("requests", 0, 0, t0, b"N225", req.encode()), req)
-    [(_, res)] = LatePath(PARAMS, source).measure([late])
+    [(_, measured)] = LatePath(PARAMS, source).measure([late])
+    res = measured.first
     # the first read (a few hours before t0) holds no N225 tick at all: it reached further
     assert len(reads) >= 2 and reads[-1] < reads[0]
     assert sorted(r.horizon_s for r in res.reactions) == [60, 300, 900, 3600]

@@ -272,3 +272,37 @@ def test_a_rebuild_counts_nothing_twice() -> None:
     assert _counters(twice) == _counters(once)
     assert any(v > 0 for (name, _), v in _counters(once).items()
                if name == "tariffmon_reactions_total")
+
+
+def test_a_late_headline_whose_horizons_are_not_on_kafka_yet_stays_pending() -> None:
+    # a 10-minute lateness bound: a request 16 minutes late meets ticks on Kafka that cover
+    # its 1-, 5- and 15-minute horizons but not yet the hour
+    settings = load_settings(engine={"lateness_s": 600})
+    stage = ReactionStage(settings, clock=lambda: NOW)
+    tick_list = ticks("USDJPY", T0 - 3 * 3_600_000, 5 * 3_600, seed=12, jump_at=T0)
+    head = pause_headline("slow")
+    req = ReactionRequest("slow", "slow", "USDJPY", T0, head.title, (), "de-escalation", 5.0)
+    cut = next(i for i, t in enumerate(tick_list) if t.ts > T0 + 16 * 60_000)
+    recs = [_rec(TOPICS.ticks, t.encode(), i, 1, t.ts) for i, t in enumerate(tick_list)]
+    stage.process_batch(recs[:cut])
+    out = stage.process_batch([_rec(TOPICS.requests, req.encode(), 0, 1, T0)])
+    [late] = out.late
+    on_kafka = tick_list[:cut]  # what the live path processed is all Kafka holds so far
+    source = lambda p, s, from_ts, t0: [t for t in on_kafka if t.ts >= from_ts]  # noqa: E731
+    [(_, measured)] = LatePath(stage.params, source).measure([late])
+    first = [Reaction.decode(r.value) for r in stage.late_result(late, measured)]
+    assert sorted(r.horizon_s for r in first) == [60, 300, 900] and measured.pending
+    # the next live ticks complete the last horizon, with the backtest's value
+    rest = stage.process_batch(recs[cut:])
+    later = [Reaction.decode(r.value) for r in rest.records if r.topic == TOPICS.reactions]
+    assert [r.horizon_s for r in later] == [3600] and not measured.pending
+    assert not [r for r in rest.records if r.topic == TOPICS.deadletter]
+    want = expected_reactions(settings, tick_list, [head])
+    want_usd = {k: v for k, v in want.items() if v.symbol == "USDJPY"}
+    got = {r.key: r for r in first + later}
+    def measured_part(r: Reaction) -> tuple[object, ...]:
+        # the request was built by hand: its tags are not the classifier's
+        return (r.t0, r.p0, r.p1, r.ret, r.z, r.max_up, r.max_down, r.n_ticks, r.gap)
+
+    assert {k: measured_part(v) for k, v in got.items()} == {
+        k: measured_part(v) for k, v in want_usd.items()}
