@@ -11,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies and code first, configuration last: editing config/ does not reinstall.
+# Dependencies and code first, settings last: editing config/tariffmon.toml does not
+# reinstall.  The package carries the files it needs (classifier rules: tariffmon/defaults/).
 COPY pyproject.toml README.md ./
 COPY tariffmon ./tariffmon
 COPY streams ./streams
@@ -21,12 +22,12 @@ RUN pip install . \
     && mkdir -p /var/lib/tariffmon/faust \
     && chown -R tariffmon /var/lib/tariffmon
 
-COPY config ./config
+COPY config/tariffmon.toml ./config/tariffmon.toml
 
-# The package is installed into site-packages, so point the settings at the files of this
-# image explicitly; Compose adds the addresses (TARIFFMON_KAFKA__BOOTSTRAP_SERVERS ...).
+# The working directory /app holds the settings file tariffmon looks for there
+# (config/tariffmon.toml; TARIFFMON_CONFIG names it explicitly); what the worker writes goes
+# to the volume.  Compose adds the addresses (TARIFFMON_KAFKA__BOOTSTRAP_SERVERS ...).
 ENV TARIFFMON_CONFIG=/app/config/tariffmon.toml \
-    TARIFFMON_CLASSIFIER__RULES_FILE=/app/config/classifier.yaml \
     TARIFFMON_WORKER__DATA_DIR=/var/lib/tariffmon/faust \
     TARIFFMON_METRICS__HOST=0.0.0.0
 

@@ -32,7 +32,7 @@ $(VENV_STAMP): pyproject.toml
 jars: $(JARS_STAMP)
 
 # the Python side decides whether Maven must run (missing jars or a changed pom)
-$(JARS_STAMP): scripts/kafka/pom.xml $(VENV_STAMP)
+$(JARS_STAMP): tariffmon/defaults/kafka/pom.xml $(VENV_STAMP)
 	$(BIN)/tariffmon kafka setup
 	@mkdir -p $(@D) && touch $@
 

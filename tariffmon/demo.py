@@ -1,7 +1,8 @@
 """The live path end to end on the bundled sample: broker, worker, replay, reactions.
 
 ``tariffmon demo`` starts the local broker (unless a bootstrap address is configured), starts a
-worker process, replays ``data/sample`` at full speed into topics of its own (so a second demo
+worker process, replays ``data/sample`` (in the base folder, see
+:func:`tariffmon.settings.home_dir`) at full speed into topics of its own (so a second demo
 never mixes with the first), prints each reaction as the worker publishes it, and then leaves
 the worker and its metrics endpoint up until Ctrl-C, saying where to look.
 """
@@ -22,20 +23,25 @@ from tariffmon.contract import Reaction
 from tariffmon.errors import ContractError, TariffmonError
 from tariffmon.kafkaclient import client_config, ensure_topics
 from tariffmon.localkafka import LocalBroker
-from tariffmon.settings import PROJECT_ROOT, Settings, TopicSettings, load_settings
+from tariffmon.settings import Settings, TopicSettings, home_dir, load_settings
 from tariffmon.workerproc import WorkerProcess
 
 log = logging.getLogger(__name__)
 
-SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
+#: the bundled sample, relative to the base folder (the checkout when running from a clone)
+SAMPLE_DIR = Path("data") / "sample"
 
 
 class DemoError(TariffmonError):
     """The demo could not run one of its steps."""
 
 
-def sample_files(folder: Path = SAMPLE_DIR) -> list[Path]:
-    """The bundled sample's recorded-stream files."""
+def sample_files(folder: Path | None = None) -> list[Path]:
+    """The recorded-stream files of ``folder``, by default ``data/sample`` in the base folder."""
+    folder = home_dir() / SAMPLE_DIR if folder is None else folder
+    if not folder.is_dir():
+        raise DemoError(f"{folder} does not exist: pass --files, or write the sample there "
+                        f"with: tariffmon sample --out {folder}")
     files = sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))
     if not files:
         raise DemoError(f"no recorded-stream files in {folder} (run: tariffmon sample)")
@@ -43,13 +49,14 @@ def sample_files(folder: Path = SAMPLE_DIR) -> list[Path]:
 
 
 def demo_settings(base: Settings, bootstrap: str, run_id: str, metrics_port: int) -> Settings:
-    """The settings of one demo run: its own topics, worker group and data folder."""
+    """The settings of one demo run: its own topics, worker group and data folder (``demo/``
+    next to the worker's data folder, ``var/demo/RUN`` by default)."""
     topics = {s: f"tariffmon.demo-{run_id}.{s}" for s in TopicSettings().all_topics()}
     return load_settings(
         kafka={**base.kafka.model_dump(exclude_none=True), "bootstrap_servers": bootstrap},
         topics={**base.topics.model_dump(), **topics},
         worker={**base.worker.model_dump(), "app_id": f"tariffmon-demo-{run_id}",
-                "data_dir": str(PROJECT_ROOT / "var" / "demo" / run_id)},
+                "data_dir": str(Path(base.worker.data_dir).parent / "demo" / run_id)},
         metrics={**base.metrics.model_dump(), "worker_port": metrics_port},
     )
 
@@ -128,8 +135,9 @@ class Demo:
         from producers.replay import replay
         from producers.runtime import producer_runtime
 
-        names = [str(p.relative_to(PROJECT_ROOT)) if p.is_relative_to(PROJECT_ROOT) else str(p)
-                 for p in self.files]
+        here = Path.cwd()
+        names = [str(p.relative_to(here)) if p.is_absolute() and p.is_relative_to(here)
+                 else str(p) for p in self.files]
         self.say(f"replaying {', '.join(names)} at full speed ...")
         with producer_runtime(settings, metrics_port=None) as (producer, _m, stop):
             result = replay(self.files, producer, settings.topics.all_topics(), stop=stop)

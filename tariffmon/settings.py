@@ -1,8 +1,18 @@
-"""Typed settings: defaults here, the file ``config/tariffmon.toml``, then ``TARIFFMON_*``.
+"""Typed settings: defaults here, a TOML settings file, then ``TARIFFMON_*``.
 
 Precedence, strongest first: keyword arguments, environment variables (``TARIFFMON_`` prefix,
 ``__`` between nested names, e.g. ``TARIFFMON_KAFKA__BOOTSTRAP_SERVERS``), a ``.env`` file,
-the TOML file (``TARIFFMON_CONFIG`` or ``config/tariffmon.toml``), the defaults below.
+the TOML settings file, the defaults below.
+
+The settings file is the first of: the file named by ``TARIFFMON_CONFIG`` (which must
+exist), ``config/tariffmon.toml`` in the base folder if there is one; else only the defaults
+below apply.  The base folder is ``TARIFFMON_HOME`` when set, else the current working
+directory (the checkout when running from a clone, so ``make demo`` and ``make test`` find
+``config/tariffmon.toml``, ``var/`` and ``.cache/`` there).  Everything written by default goes
+under it - the local broker's data in ``var/kafka``, its jars in ``.cache/kafka/libs``, the
+worker's data in ``var/faust`` - never into the installed package.  The files the code needs
+(the classifier rules, the local broker's Maven pom and log4j2 config) are package data in
+``tariffmon/defaults/``, found with :mod:`importlib.resources`.
 
 :func:`load_settings` is the only entry point: it turns every validation failure into a
 :class:`~tariffmon.errors.ConfigError` naming the setting (dotted path) and the reason, so a
@@ -13,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,10 +38,35 @@ from pydantic_settings import (
 from tariffmon.core.calendar import TradingCalendar
 from tariffmon.errors import ConfigError, TariffmonError
 
-#: The project checkout (where ``config/`` lives when running from a clone).
+#: The folder above the package: the checkout when running from a clone (the tests and the
+#: benchmarks find ``data/sample`` and ``bench/`` there).  For an installed package it is
+#: ``site-packages``, so no default depends on it.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "config"
-DEFAULT_CONFIG_FILE = CONFIG_DIR / "tariffmon.toml"
+#: The variable naming the base folder of the relative defaults (else the working directory).
+HOME_ENV = "TARIFFMON_HOME"
+#: The settings file looked for in the base folder when TARIFFMON_CONFIG is not set.
+CONFIG_FILE_NAME = Path("config") / "tariffmon.toml"
+
+
+def home_dir() -> Path:
+    """The base folder: ``TARIFFMON_HOME`` when set, else the current working directory."""
+    explicit = os.environ.get(HOME_ENV)
+    return Path(explicit).expanduser().resolve() if explicit else Path.cwd()
+
+
+def packaged_file(name: str) -> Path:
+    """A file shipped in ``tariffmon/defaults/`` (``name`` relative to it, ``/``-separated).
+
+    The package must be installed as files (as pip installs a wheel), not run from a zip.
+    """
+    resource = files("tariffmon").joinpath("defaults", *name.split("/"))
+    if not isinstance(resource, Path):  # pragma: no cover - a zip import
+        raise ConfigError("tariffmon.defaults", f"{name} is not a file on disk ({resource})")
+    return resource
+
+
+def _under_home(*parts: str) -> Path:
+    return home_dir().joinpath(*parts)
 
 
 class _Model(BaseModel):
@@ -81,10 +117,11 @@ class LocalBrokerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(9092, ge=1, le=65_535)
     controller_port: int = Field(9093, ge=1, le=65_535)
-    #: data, logs and pid file; wipe it to start from nothing
-    home: Path = PROJECT_ROOT / "var" / "kafka"
-    #: where Maven copies the broker's jars (ignored by git)
-    libs_dir: Path = PROJECT_ROOT / ".cache" / "kafka" / "libs"
+    #: data, logs and pid file; wipe it to start from nothing (default: var/kafka in the
+    #: base folder, see home_dir)
+    home: Path = Field(default_factory=lambda: _under_home("var", "kafka"))
+    #: where Maven copies the broker's jars (default: .cache/kafka/libs in the base folder)
+    libs_dir: Path = Field(default_factory=lambda: _under_home(".cache", "kafka", "libs"))
     java: str = "java"
     heap: str = "768m"
     start_timeout_s: float = Field(90.0, gt=0)
@@ -208,7 +245,8 @@ class EngineSettings(_Model):
 class ClassifierSettings(_Model):
     """The tariff classifier's rules file and decision threshold."""
 
-    rules_file: Path = CONFIG_DIR / "classifier.yaml"
+    #: default: the rules shipped with the package, tariffmon/defaults/classifier.yaml
+    rules_file: Path = Field(default_factory=lambda: packaged_file("classifier.yaml"))
     threshold: float = Field(3.0, gt=0)
 
     @model_validator(mode="after")
@@ -231,8 +269,8 @@ class WorkerSettings(_Model):
     """The Faust worker."""
 
     app_id: str = "tariffmon"
-    #: Faust's table and offset data
-    data_dir: Path = PROJECT_ROOT / "var" / "faust"
+    #: Faust's table and offset data (default: var/faust in the base folder)
+    data_dir: Path = Field(default_factory=lambda: _under_home("var", "faust"))
     commit_interval_s: float = Field(1.0, gt=0)
     #: how long the group coordinator waits for a silent member (e.g. a crashed worker)
     #: before its partitions go to another member, or to the same worker restarted (at most
@@ -270,15 +308,15 @@ class Settings(BaseSettings):
         toml_file=None,
     )
 
-    kafka: KafkaSettings = KafkaSettings()
-    local_broker: LocalBrokerSettings = LocalBrokerSettings()
-    topics: TopicSettings = TopicSettings()
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    local_broker: LocalBrokerSettings = Field(default_factory=LocalBrokerSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
     symbols: list[SymbolSettings] = Field(default_factory=_default_symbols)
-    engine: EngineSettings = EngineSettings()
-    classifier: ClassifierSettings = ClassifierSettings()
-    metrics: MetricsSettings = MetricsSettings()
-    worker: WorkerSettings = WorkerSettings()
-    producer: ProducerSettings = ProducerSettings()
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)
 
     @model_validator(mode="after")
     def _unique_symbols(self) -> Settings:
@@ -350,7 +388,8 @@ def _config_file() -> Path | None:
         if not path.is_file():
             raise ConfigError("TARIFFMON_CONFIG", f"file {explicit!r} does not exist")
         return path
-    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    found = home_dir() / CONFIG_FILE_NAME
+    return found if found.is_file() else None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -45,7 +45,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--rules", type=Path, default=None,
-        help="rules file (default: settings classifier.rules_file, config/classifier.yaml)",
+        help="rules file (default: settings classifier.rules_file, the rules shipped in "
+        "tariffmon/defaults/classifier.yaml)",
     )
     p.add_argument(
         "--explain", action="store_true",

@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Tariff reaction monitor: links US-Japan tariff headlines to the USD/JPY and "
             "Nikkei 225 moves that follow them, and alerts on sharp yen moves. Settings come "
-            "from config/tariffmon.toml (or TARIFFMON_CONFIG) and TARIFFMON_* variables."
+            "from TARIFFMON_* variables over the file named by TARIFFMON_CONFIG, else "
+            "config/tariffmon.toml in the base folder if there is one, over the built-in "
+            "defaults. The base folder (TARIFFMON_HOME, else the working directory) also "
+            "holds what is written by default: var/ and .cache/."
         ),
     )
     parser.add_argument("--version", action="version", version=f"tariffmon {__version__}")

@@ -15,7 +15,10 @@ def register(sub: Any) -> None:
         description=(
             "Run a live producer until SIGINT/SIGTERM, which flush what was sent and exit. "
             "Nothing is published twice: at start the producer reads what the topic already "
-            "holds. Metrics are served on metrics.host:PORT/metrics."
+            "holds. Metrics are served on metrics.host:PORT/metrics, PORT being "
+            "metrics.producer_port for either producer: in separate containers (Compose) "
+            "both serve it; on one machine give the second another port (--metrics-port "
+            "or TARIFFMON_METRICS__PRODUCER_PORT)."
         ),
     )
     kinds = p.add_subparsers(dest="produce_kind", metavar="SOURCE", required=True)
@@ -39,7 +42,7 @@ def register(sub: Any) -> None:
                    help="seconds between bar polls (default: producer.poll_interval_s)")
     t.add_argument("--once", action="store_true",
                    help="poll bars once, publish what is new, flush and exit")
-    _metrics_arg(t, offset=0)
+    _metrics_arg(t)
     t.set_defaults(func=run)
 
     h = kinds.add_parser(
@@ -59,22 +62,27 @@ def register(sub: Any) -> None:
     h.add_argument("--interval", type=float, default=None, metavar="SECONDS",
                    help="seconds between polls (default: producer.feed_interval_s)")
     h.add_argument("--once", action="store_true", help="poll once, flush and exit")
-    _metrics_arg(h, offset=1)
+    _metrics_arg(h)
     h.set_defaults(func=run)
 
 
-def _metrics_arg(p: argparse.ArgumentParser, offset: int) -> None:
-    default = "metrics.producer_port" + (f" + {offset}" if offset else "")
+def _metrics_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
-                   help=f"serve /metrics here; 0 = off (default: {default})")
+                   help="serve /metrics here; 0 = off (default: metrics.producer_port)")
 
 
-def _metrics_port(args: argparse.Namespace, settings: Any, offset: int) -> int | None:
+def _metrics_port(args: argparse.Namespace, settings: Any) -> int | None:
+    """The port a producer serves /metrics on: --metrics-port, else metrics.producer_port.
+
+    Each producer process serves the configured port as it is (Compose runs them in
+    separate containers, and its health checks and Prometheus expect that port); None
+    means no endpoint.
+    """
     if args.metrics_port is not None:
         return int(args.metrics_port) or None
     if not settings.metrics.enabled:
         return None
-    return int(settings.metrics.producer_port) + offset
+    return int(settings.metrics.producer_port)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,7 +122,7 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
     interval = args.poll_interval or settings.producer.poll_interval_s
     if interval <= 0:
         raise ConfigError("--poll-interval", f"must be positive (got {interval})")
-    with producer_runtime(settings, metrics_port=_metrics_port(args, settings, 0)) as (
+    with producer_runtime(settings, metrics_port=_metrics_port(args, settings)) as (
         producer, metrics, stop,
     ):
         def publish(tick: Any) -> None:
@@ -150,7 +158,7 @@ def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
     ensure_stream_topics(settings, ["headlines"])
     seen = SeenIds.from_records(read_tail(settings, topic, per_partition=5_000))
     interval = args.interval or settings.producer.feed_interval_s
-    with producer_runtime(settings, metrics_port=_metrics_port(args, settings, 1)) as (
+    with producer_runtime(settings, metrics_port=_metrics_port(args, settings)) as (
         producer, metrics, stop,
     ):
         def publish(head: Any) -> None:

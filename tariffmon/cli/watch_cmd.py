@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
             "time before the newest event on the topics (so a replayed week shows its last\n"
             "hours), or where --since / --from-beginning say. Stops on Ctrl-C, or after\n"
             "--duration / --max-refreshes for scripts. Settings (broker, topics, symbols,\n"
-            "horizons) come from config/tariffmon.toml and TARIFFMON_* variables."
+            "horizons) come from the settings file and TARIFFMON_* variables (tariffmon --help)."
         ),
         epilog=(
             "examples:\n"

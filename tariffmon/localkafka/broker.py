@@ -37,13 +37,13 @@ from tariffmon.localkafka.config import (
     server_properties,
 )
 from tariffmon.localkafka.jars import ensure_jars
-from tariffmon.settings import PROJECT_ROOT, KafkaSettings, LocalBrokerSettings
+from tariffmon.settings import KafkaSettings, LocalBrokerSettings, packaged_file
 
 log = logging.getLogger(__name__)
 
-SCRIPTS_DIR = PROJECT_ROOT / "scripts" / "kafka"
-DEFAULT_POM = SCRIPTS_DIR / "pom.xml"
-DEFAULT_LOG4J = SCRIPTS_DIR / "log4j2.properties"
+#: shipped with the package (tariffmon/defaults/kafka/), so an installed tariffmon runs it too
+DEFAULT_POM = packaged_file("kafka/pom.xml")
+DEFAULT_LOG4J = packaged_file("kafka/log4j2.properties")
 _MAIN_CLASS = "kafka.Kafka"
 _LOG_TAIL_LINES = 40
 

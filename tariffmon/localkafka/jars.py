@@ -1,8 +1,8 @@
 """The broker's jars: Maven copies ``kafka_2.13`` and its dependencies into a cache folder.
 
-``scripts/kafka/pom.xml`` names the Kafka and log4j2 versions.  The folder carries a stamp
-with the pom's hash so that changing the pom (a Kafka upgrade) refetches into an empty folder
-instead of leaving two Kafka versions on one class path.
+``tariffmon/defaults/kafka/pom.xml`` (package data) names the Kafka and log4j2 versions.  The
+folder carries a stamp with the pom's hash so that changing the pom (a Kafka upgrade) refetches
+into an empty folder instead of leaving two Kafka versions on one class path.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tariffmon.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
-#: The pom that resolves the broker; it copies into PROJECT_ROOT/.cache/kafka/libs.
+#: The file in the jars folder (local_broker.libs_dir) holding the hash of the pom they came from.
 STAMP_NAME = ".pom.sha256"
 #: The jar whose presence says the broker itself is there.
 BROKER_JAR_GLOB = "kafka_2.13-*.jar"

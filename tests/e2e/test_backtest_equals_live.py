@@ -12,6 +12,7 @@ from producers.replay import replay
 from tariffmon.backtest import backtest_reactions
 from tariffmon.contract import Reaction
 from tariffmon.demo import sample_files
+from tariffmon.settings import PROJECT_ROOT
 from tests.conftest import MakeSettings
 from tests.kafka_helpers import consume_all
 from tests.worker_process import WorkerProcess
@@ -32,7 +33,7 @@ def test_backtest_equals_live_on_the_sample(
     from prometheus_client import CollectorRegistry
 
     settings = make_settings(engine={"lateness_s": lateness_s})
-    files = sample_files()
+    files = sample_files(PROJECT_ROOT / "data" / "sample")
     offline = {r.key: r for r in backtest_reactions(files, settings)}
     assert len(offline) > 40
 

@@ -169,3 +169,65 @@ def test_settings_are_frozen() -> None:
     s = load_settings()
     with pytest.raises(Exception, match="frozen"):
         s.engine.baseline_s = 1  # type: ignore[misc]
+
+
+def test_settings_file_search_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """TARIFFMON_CONFIG, else config/tariffmon.toml in the working directory, else defaults."""
+    workdir = tmp_path / "work"
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().engine.baseline_s == 7_200  # no file: the defaults
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "tariffmon.toml").write_text("[engine]\nbaseline_s = 1234\n")
+    monkeypatch.chdir(workdir)
+    assert load_settings().engine.baseline_s == 1234
+    explicit = tmp_path / "explicit.toml"
+    explicit.write_text("[engine]\nbaseline_s = 4321\n")
+    monkeypatch.setenv("TARIFFMON_CONFIG", str(explicit))
+    assert load_settings().engine.baseline_s == 4321
+
+
+def test_written_folders_follow_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert s.local_broker.home == tmp_path / "var" / "kafka"
+    assert s.local_broker.libs_dir == tmp_path / ".cache" / "kafka" / "libs"
+    assert s.worker.data_dir == tmp_path / "var" / "faust"
+
+
+def test_tariffmon_home_replaces_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "tariffmon.toml").write_text("[engine]\nbaseline_s = 1800\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TARIFFMON_HOME", str(home))
+    s = load_settings()
+    assert s.engine.baseline_s == 1800
+    assert s.local_broker.home == home / "var" / "kafka"
+    assert s.local_broker.libs_dir == home / ".cache" / "kafka" / "libs"
+    assert s.worker.data_dir == home / "var" / "faust"
+
+
+def test_classifier_rules_are_package_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tariffmon
+
+    monkeypatch.chdir(tmp_path)  # found wherever the process runs
+    rules = load_settings().classifier.rules_file
+    assert rules.is_file()
+    assert rules == Path(tariffmon.__file__).parent / "defaults" / "classifier.yaml"
+    own = tmp_path / "rules.yaml"
+    own.write_bytes(rules.read_bytes())
+    monkeypatch.setenv("TARIFFMON_CLASSIFIER__RULES_FILE", str(own))
+    assert load_settings().classifier.rules_file == own
+
+
+def test_the_local_broker_files_are_package_data() -> None:
+    from tariffmon.localkafka.broker import DEFAULT_LOG4J, DEFAULT_POM
+
+    assert DEFAULT_POM.is_file() and DEFAULT_POM.parent.name == "kafka"
+    assert DEFAULT_LOG4J.is_file() and DEFAULT_LOG4J.parent == DEFAULT_POM.parent

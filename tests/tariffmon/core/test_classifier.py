@@ -12,9 +12,9 @@ import pytest
 from tariffmon.core.classifier import Classification, TariffClassifier
 from tariffmon.core.rules import load_rules, parse_rules
 from tariffmon.errors import ConfigError
-from tariffmon.settings import CONFIG_DIR, PROJECT_ROOT
+from tariffmon.settings import PROJECT_ROOT, packaged_file
 
-RULES_FILE = CONFIG_DIR / "classifier.yaml"
+RULES_FILE = packaged_file("classifier.yaml")
 REAL_HEADLINES = PROJECT_ROOT.parent / "shared" / "data" / "real" / "headlines"
 #: The default of settings.classifier.threshold, which the shipped weights are tuned for.
 THRESHOLD = 3.0

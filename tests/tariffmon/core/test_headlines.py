@@ -8,7 +8,7 @@ from tariffmon.contract import ClassifiedHeadline, Headline, ReactionRequest
 from tariffmon.core.classifier import TariffClassifier
 from tariffmon.core.clustering import StoryClusterer
 from tariffmon.core.headlines import classify_headline, reaction_requests
-from tariffmon.settings import CONFIG_DIR
+from tariffmon.settings import packaged_file
 
 T0 = 1_744_219_080_000  # 2025-04-09 17:18 UTC
 MIN = 60_000
@@ -17,7 +17,7 @@ SYMBOLS = ["USDJPY", "N225"]
 
 @pytest.fixture(scope="module")
 def classifier() -> TariffClassifier:
-    return TariffClassifier.from_file(CONFIG_DIR / "classifier.yaml", 3.0)
+    return TariffClassifier.from_file(packaged_file("classifier.yaml"), 3.0)
 
 
 @pytest.fixture
