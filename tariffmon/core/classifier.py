@@ -1,7 +1,7 @@
 """The tariff-headline classifier: weighted rules giving a score, tags and a direction.
 
-How a headline is scored (the rules themselves live in ``config/classifier.yaml``, see
-:mod:`tariffmon.core.rules`):
+How a headline is scored (the rules themselves live in
+``tariffmon/defaults/classifier.yaml``, see :mod:`tariffmon.core.rules`):
 
 1. the text is normalised (:func:`tariffmon.core.text.normalize`) and every near-miss
    pattern ("on duty", "duty-free", "trade fair") is blanked out;

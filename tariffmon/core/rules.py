@@ -1,6 +1,6 @@
 """The tariff classifier's rules file: loading, validation and the typed rule objects.
 
-The file (``config/classifier.yaml`` by default) has five parts:
+The file (``tariffmon/defaults/classifier.yaml`` by default) has five parts:
 
 ``terms``
     trade-policy vocabulary; each group has a ``tag``, a ``weight`` and regex ``patterns``.
