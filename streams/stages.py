@@ -325,7 +325,7 @@ class ReactionStage:
         the ticks on Kafka hold no price before its t0.  Horizons the ticks do not reach yet
         stay pending: newer ticks of the symbol complete them (:meth:`process_batch`)."""
         out = StageResult()
-        self._emit(out, EngineOutput(reactions=measured.first.reactions), True, [late.record])
+        self._emit_late(out, late.record, measured.first)
         req = late.request
         if measured.first.rejected:
             rej = measured.first.rejected[0]
@@ -340,6 +340,13 @@ class ReactionStage:
             self._metrics.late_input("request")
         return out.records
 
+    def _emit_late(self, out: StageResult, rec: InRecord, res: EngineOutput) -> None:
+        # the sharp moves the late headline may explain go out again under their keys,
+        # attributed with every headline the partition's engine knows for their look-back
+        engine = self.engine(rec.partition)
+        reissued = [engine.attributed(a) for a in res.alerts]
+        self._emit(out, EngineOutput(reactions=res.reactions, reissued=reissued), True, [rec])
+
     def _feed_late_pending(self, out: StageResult, partition: int, run: list[Tick],
                            recs: list[InRecord]) -> None:
         waiting = self._late_pending.get(partition)
@@ -347,7 +354,7 @@ class ReactionStage:
             return
         still = []
         for rec, measured in waiting:
-            self._emit(out, EngineOutput(reactions=measured.on_ticks(run)), True, [rec])
+            self._emit_late(out, rec, measured.on_ticks(run))
             if measured.pending:
                 still.append((rec, measured))
         self._late_pending[partition] = still

@@ -309,7 +309,8 @@ class SymbolState:
         p = self.params
         ticks_from, complete = self._keep_from()
         # requests: dedupe and attribution memory reach back this far ...
-        requests_from = latest - (2 * p.lateness_ms + p.lookback_ms + p.max_horizon_ms)
+        requests_from = latest - max(2 * p.lateness_ms + p.lookback_ms + p.max_horizon_ms,
+                                     p.attribution_memory_ms)
         # ... and a request is still pending unless a tick came more than its horizon
         # after the first tick after its t0: every pending t0 lies after the last tick
         # before (latest - longest horizon)
@@ -331,8 +332,9 @@ class SymbolState:
         keep_from, _ = self._keep_from()
         self.series.evict_before(keep_from)
         horizon = latest - p.lateness_ms - p.lookback_ms - p.max_horizon_ms
-        if self.known and self.known[0].t0 < horizon:
-            self.known = [r for r in self.known if r.t0 >= horizon]
+        remembered = min(horizon, latest - p.attribution_memory_ms)
+        if self.known and self.known[0].t0 < remembered:
+            self.known = [r for r in self.known if r.t0 >= remembered]
         # by age alone (never by count), so that a state rebuilt after a restart forgets
         # exactly what the original forgot
         if self.seen and min(self.seen.values()) < horizon - p.lateness_ms:
@@ -452,6 +454,13 @@ class ReactionEngine:
             requests_from = None
         return ticks_from, requests_from, complete
 
+    def attributed(self, alert: Alert) -> Alert:
+        """``alert`` with the tariff headlines this engine knows for its look-back."""
+        if alert.symbol not in self.params.symbols:
+            return alert
+        heads = self.state(alert.symbol)._attributed(alert.ts)
+        return alert if heads == alert.headlines else dataclasses.replace(alert, headlines=heads)
+
     def mark_seen(self, req: ReactionRequest) -> None:
         """Remember a request as handled elsewhere, so that a repeat of its id is ignored."""
         if req.symbol in self.params.symbols:
@@ -466,8 +475,8 @@ def initial_history_from(params: EngineParams, latest: int) -> tuple[int, int]:
     """
     _, span = baseline_span(params, 900_000)
     ticks_from = latest - (params.retention_ms - params.baseline_ms + span) - MINUTE_MS
-    requests_from = latest - (2 * params.lateness_ms + params.lookback_ms
-                              + params.max_horizon_ms)
+    requests_from = latest - max(2 * params.lateness_ms + params.lookback_ms
+                                 + params.max_horizon_ms, params.attribution_memory_ms)
     return ticks_from, min(requests_from, ticks_from)
 
 
@@ -516,25 +525,37 @@ class LateMeasurement:
         self._engine = ReactionEngine(params)
         before = [t for t in ticks if t.ts <= req.t0]
         after = [t for t in ticks if t.ts > req.t0]
+        self._lookback_ms = params.lookback_ms
         self._engine.on_tick_list(before)
         res = self._engine.on_request(req)
         res.extend(self._engine.on_tick_list(after))
         self.first = EngineOutput(
             reactions=res.reactions,
+            alerts=self._in_lookback(res.alerts),
             rejected=[r for r in res.rejected if r.kind == "request"],
         )
+
+    def _in_lookback(self, alerts: Sequence[Alert]) -> list[Alert]:
+        # the sharp moves this headline may explain: the live engine may have let them go
+        # before the headline came, so they are re-issued with the complete attribution
+        t0 = self.request.t0
+        return [a for a in alerts if t0 <= a.ts <= t0 + self._lookback_ms]
 
     @property
     def pending(self) -> bool:
         """Whether horizons still wait for newer ticks."""
         return self._engine.pending_count() > 0
 
-    def on_ticks(self, ticks: Sequence[Tick]) -> list[Reaction]:
-        """Feed the symbol's ticks newer than those held; the reactions they complete."""
+    def on_ticks(self, ticks: Sequence[Tick]) -> EngineOutput:
+        """Feed the symbol's ticks newer than those held: the reactions they complete and
+        the sharp moves within the headline's look-back they show."""
         latest = self._engine.latest_ts(self.request.symbol)
         newer = [t for t in ticks if t.symbol == self.request.symbol
                  and (latest is None or t.ts > latest)]
-        return self._engine.on_tick_list(newer).reactions if newer else []
+        if not newer:
+            return EngineOutput()
+        res = self._engine.on_tick_list(newer)
+        return EngineOutput(reactions=res.reactions, alerts=self._in_lookback(res.alerts))
 
 
 def measure_on_ticks(

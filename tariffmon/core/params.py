@@ -48,6 +48,10 @@ class EngineParams:
     cooldown_ms: int = 900 * MS
     lookback_ms: int = 3_600 * MS
     max_attributed: int = 10
+    #: how long the tariff headlines of a symbol stay known for attribution: far longer
+    #: than the look-back, so that a headline measured late from Kafka (a backlog of days)
+    #: still finds the others of its alerts' look-back (a few dozen a day: cheap)
+    attribution_memory_ms: int = 7 * 86_400 * MS
 
     @property
     def max_horizon_ms(self) -> int:

@@ -1,4 +1,4 @@
-"""The backtest and the live pipeline give identical reactions on the bundled sample."""
+"""The backtest and the live pipeline give identical reactions and alerts on the sample."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pytest
 from producers.kafka_producer import TopicProducer
 from producers.metrics import ProducerMetrics
 from producers.replay import replay
-from tariffmon.backtest import backtest_reactions
+from tariffmon.backtest import run_backtest
 from tariffmon.contract import Reaction
 from tariffmon.demo import sample_files
 from tariffmon.settings import PROJECT_ROOT
 from tests.conftest import MakeSettings
-from tests.kafka_helpers import consume_all
+from tests.kafka_helpers import committed_offsets, consume_all, wait_until
+from tests.reliability.helpers import read_outputs
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -34,8 +35,9 @@ def test_backtest_equals_live_on_the_sample(
 
     settings = make_settings(engine={"lateness_s": lateness_s})
     files = sample_files(PROJECT_ROOT / "data" / "sample")
-    offline = {r.key: r for r in backtest_reactions(files, settings)}
-    assert len(offline) > 40
+    backtest = run_backtest(files, settings)
+    offline = {r.key: r for r in backtest.reactions}
+    assert len(offline) > 40 and backtest.alerts
 
     producer = TopicProducer(settings, ProducerMetrics(CollectorRegistry()))
     try:
@@ -46,6 +48,10 @@ def test_backtest_equals_live_on_the_sample(
 
     with WorkerProcess(settings, tmp_path / "worker.log") as worker:
         records = consume_all(settings, settings.topics.reactions, len(offline), timeout=240)
+        # every input committed: every alert (and re-issue) it caused is on the topic
+        wait_until(lambda: sum(committed_offsets(settings, settings.topics.ticks).values()),
+                   120, "every tick committed", until=lambda n: n >= backtest.counts.ticks)
+        alerts = read_outputs(settings).alerts
         late = sum(float(line.rsplit(" ", 1)[1]) for line in worker.metrics_text().splitlines()
                    if line.startswith("tariffmon_late_inputs_total{"))
     if lateness_s < 3_600:
@@ -61,3 +67,9 @@ def test_backtest_equals_live_on_the_sample(
         for key, r in offline.items() if live[key] != r
     }
     assert differing == {}
+    # alerts: the last version of each key is the backtest's, attributed headlines included
+    last = {k: v[-1] for k, v in alerts.items()}
+    assert set(last) == {a.key for a in backtest.alerts}
+    wrong = {a.key: ([h.id for h in last[a.key].headlines], [h.id for h in a.headlines])
+             for a in backtest.alerts if last[a.key] != a}
+    assert wrong == {}, f"{len(wrong)} of {len(backtest.alerts)} alerts differ (live, backtest)"

@@ -290,7 +290,8 @@ def test_a_late_headline_whose_horizons_are_not_on_kafka_yet_stays_pending() -> 
     on_kafka = tick_list[:cut]  # what the live path processed is all Kafka holds so far
     source = lambda p, s, from_ts, t0: [t for t in on_kafka if t.ts >= from_ts]  # noqa: E731
     [(_, measured)] = LatePath(stage.params, source).measure([late])
-    first = [Reaction.decode(r.value) for r in stage.late_result(late, measured)]
+    first = [Reaction.decode(r.value) for r in stage.late_result(late, measured)
+             if r.topic == TOPICS.reactions]
     assert sorted(r.horizon_s for r in first) == [60, 300, 900] and measured.pending
     # the next live ticks complete the last horizon, with the backtest's value
     rest = stage.process_batch(recs[cut:])
