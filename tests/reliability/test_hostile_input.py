@@ -225,8 +225,11 @@ def draw_pool(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
     return pool
 
 
+_OWN_KEY = b"\x00own key\x00"
+
+
 def rejection(kind: str, value: bytes | None, limits: BatchLimits,
-              key: bytes | None = None) -> str | None:
+              key: bytes | None = _OWN_KEY) -> str | None:
     """The reason the worker's decoder rejects ``value`` on ``kind``'s topic (None: valid).
 
     Only ContractError means "rejected": anything else escapes, because the worker would
@@ -235,7 +238,7 @@ def rejection(kind: str, value: bytes | None, limits: BatchLimits,
     """
     decode = {"ticks": InputDecoder.tick, "headlines": InputDecoder.headline,
               "requests": InputDecoder.request}[kind]
-    if key is None:
+    if key == _OWN_KEY:
         try:
             key = str(orjson.loads(value or b"").get("symbol", "")).encode()
         except (orjson.JSONDecodeError, AttributeError):
@@ -249,8 +252,9 @@ def rejection(kind: str, value: bytes | None, limits: BatchLimits,
 
 #: Kafka timestamps a hostile producer may set (the broker takes any 64-bit value)
 HOSTILE_TIMESTAMPS = (0, 1, MIN_TS_MS - 1, MAX_TS_MS + 1, 2**53 + 1, 2**62, 2**63 - 1)
-#: keys a valid USDJPY tick must not carry: another symbol, none, not UTF-8
-WRONG_KEYS = (b"N225", b"EURUSD", b"", b"\xff\xfe\x00", None, b"usdjpy", b"USDJPY ")
+#: keys a valid tick must not carry when they are not its symbol: another symbol, none,
+#: not UTF-8, almost the symbol
+WRONG_KEYS = (b"USDJPY", b"N225", b"EURUSD", b"", b"\xff\xfe\x00", None, b"usdjpy", b"USDJPY ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,13 +306,14 @@ def build_records(settings: Settings, good_ticks: list[Tick], good_heads: list[H
         value, reason = pool[i] if i < len(pool) else pool[rnd.randrange(len(pool))]
         key = rnd.choice([b"USDJPY", b"N225", None, rnd.randbytes(rnd.randrange(1, 30))])
         ts = good[g][0] if g < len(good) else T0
-        if kind == "ticks" and g < len(good) and rnd.random() < 0.05:
+        if (kind == "ticks" and g < len(good) and rnd.random() < 0.05
+                and good[g][1].topic == topics["ticks"]):
             # a valid tick under a key that is not its symbol: it would land on another
             # partition than its symbol's requests, so it is refused everywhere
-            value = good[g][1].value if good[g][1].topic == topics["ticks"] else value
-            key = rnd.choice(WRONG_KEYS)
+            value = good[g][1].value
+            key = rnd.choice([k for k in WRONG_KEYS if k != good[g][1].key])
             reason = rejection(kind, value, limits, key)
-            assert reason is not None
+            assert reason == "bad_key", reason
         if value is None and key is None:  # Kafka takes a null value only with a key
             key = b"USDJPY"
         if rnd.random() < 0.05:
