@@ -461,11 +461,6 @@ class ReactionEngine:
         heads = self.state(alert.symbol)._attributed(alert.ts)
         return alert if heads == alert.headlines else dataclasses.replace(alert, headlines=heads)
 
-    def mark_seen(self, req: ReactionRequest) -> None:
-        """Remember a request as handled elsewhere, so that a repeat of its id is ignored."""
-        if req.symbol in self.params.symbols:
-            self.state(req.symbol).seen.setdefault(req.headline_id, req.t0)
-
 
 def initial_history_from(params: EngineParams, latest: int) -> tuple[int, int]:
     """``(ticks_from, requests_from)``: a first read for a rebuild around a newest tick.
