@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from streams.deadletter import dead_letter
 from streams.records import BatchLimits, Clock, InputDecoder, InRecord, OutRecord
 from tariffmon.assembly import CoreSetup, core_setup
-from tariffmon.contract import Alert, ClassifiedHeadline, Reaction, ReactionRequest, Tick
+from tariffmon.contract import ClassifiedHeadline, ReactionRequest, Tick
 from tariffmon.core.engine import EngineOutput, LateMeasurement, ReactionEngine
 from tariffmon.errors import ContractError
 from tariffmon.metrics.worker import WorkerMetrics
@@ -60,8 +60,6 @@ class StageResult:
     """What a stage produced for a batch."""
 
     records: list[OutRecord] = field(default_factory=list)
-    reactions: list[Reaction] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
     late: list[LateRequest] = field(default_factory=list)
     #: partitions whose engine failed on this batch: rebuild them before going on
     failed: set[int] = field(default_factory=set)
@@ -367,18 +365,15 @@ class ReactionStage:
         t = self.settings.topics
         for r in res.reactions:
             out.records.append(OutRecord.of(t.reactions, r, r.key, r.t1))
-            out.reactions.append(r)
             if self._metrics is not None:
                 self._metrics.observe_reaction(r)
         for a in res.alerts:
             out.records.append(OutRecord.of(t.alerts, a, a.key, a.ts))
-            out.alerts.append(a)
             if self._metrics is not None:
                 self._metrics.observe_alert(a)
         for a in res.reissued:
             # the same alert with a completed attribution: a new version, not a new move
             out.records.append(OutRecord.of(t.alerts, a, a.key, a.ts))
-            out.alerts.append(a)
         for rej in res.rejected:
             if rej.request is not None and rej.reason in MEASURABLE_FROM_KAFKA:
                 # the engine no longer holds this headline's ticks, but Kafka does
