@@ -15,8 +15,6 @@ WORKDIR /app
 # reinstall.  The package carries the files it needs (classifier rules: tariffmon/defaults/).
 COPY pyproject.toml README.md ./
 COPY tariffmon ./tariffmon
-COPY streams ./streams
-COPY producers ./producers
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin tariffmon \
     && mkdir -p /var/lib/tariffmon/faust \

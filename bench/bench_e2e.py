@@ -39,9 +39,9 @@ from common import (
     write_result,
 )
 
-from producers.kafka_producer import TopicProducer
-from producers.replay import replay
 from tariffmon.backtest.runner import run_backtest
+from tariffmon.producers.kafka_producer import TopicProducer
+from tariffmon.producers.replay import replay
 
 
 def main(argv: list[str] | None = None) -> int:

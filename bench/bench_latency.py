@@ -43,8 +43,8 @@ from common import (
 )
 from kafka import KafkaProducer
 
-from producers.kafka_producer import producer_config
-from producers.replay import encode_value
+from tariffmon.producers.kafka_producer import producer_config
+from tariffmon.producers.replay import encode_value
 from tariffmon.recorded import RecordedEvent, merge_events
 from tariffmon.settings import Settings
 

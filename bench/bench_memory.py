@@ -35,10 +35,10 @@ from common import (
 )
 from kafka import KafkaConsumer, TopicPartition
 
-from producers.kafka_producer import TopicProducer
-from producers.replay import replay
 from tariffmon.assembly import engine_params
 from tariffmon.kafkaclient import client_config
+from tariffmon.producers.kafka_producer import TopicProducer
+from tariffmon.producers.replay import replay
 from tariffmon.settings import Settings
 
 

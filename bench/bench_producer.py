@@ -4,7 +4,7 @@ Generates ``--ticks`` one-second ticks of three symbols as a recorded-stream fil
 same messages as a kcat input file (``key<TAB>value`` per line, value = the exact bytes the
 replay publishes).  Then, each into its own fresh topic:
 
-* ``replay``: :func:`producers.replay.replay` with the project's :class:`TopicProducer`
+* ``replay``: :func:`tariffmon.producers.replay.replay` with the project's :class:`TopicProducer`
   (kafka-python; acks=all, idempotent, lz4, linger 20 ms, 256 KiB batches) - reading and
   re-serialising the recorded file included, as ``tariffmon replay`` does;
 * ``kcat``: ``kcat -P -l`` (librdkafka) with the same delivery settings (acks=all,
@@ -36,9 +36,9 @@ from common import (
 )
 from kafka import KafkaConsumer, TopicPartition
 
-from producers.kafka_producer import TopicProducer
-from producers.replay import encode_value, replay
 from tariffmon.kafkaclient import client_config, ensure_topics
+from tariffmon.producers.kafka_producer import TopicProducer
+from tariffmon.producers.replay import encode_value, replay
 from tariffmon.recorded import merge_events
 from tariffmon.settings import Settings
 

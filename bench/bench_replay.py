@@ -22,10 +22,10 @@ import time
 import uuid
 from pathlib import Path
 
-from producers.kafka_producer import TopicProducer
-from producers.replay import replay
-from producers.sample import HEADLINES_FILE, TICKS_FILE
 from tariffmon.kafkaclient import ensure_topics, wait_for_broker
+from tariffmon.producers.kafka_producer import TopicProducer
+from tariffmon.producers.replay import replay
+from tariffmon.producers.sample import HEADLINES_FILE, TICKS_FILE
 from tariffmon.recorded import merge_events
 from tariffmon.settings import PROJECT_ROOT, Settings, load_settings
 

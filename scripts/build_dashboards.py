@@ -8,7 +8,7 @@ The panels live here as plain dicts (Grafana's dashboard JSON model, schema 39) 
 query is written once and the layout is computed; the JSON in ``config/grafana/dashboards/``
 is what Grafana provisions and what tests/config/test_dashboards.py evaluates against a real
 Prometheus.  Every query is PromQL on the metrics of tariffmon.metrics.worker and
-producers.metrics, plus the recording rules of config/prometheus/rules/.
+tariffmon.producers.metrics, plus the recording rules of config/prometheus/rules/.
 """
 
 from __future__ import annotations

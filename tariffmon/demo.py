@@ -132,8 +132,8 @@ class Demo:
         self.say(f"worker running (pid {self.worker.pid}); metrics on {self.worker.metrics_url}")
 
     def _replay(self, settings: Settings) -> None:
-        from producers.replay import replay
-        from producers.runtime import producer_runtime
+        from tariffmon.producers.replay import replay
+        from tariffmon.producers.runtime import producer_runtime
 
         here = Path.cwd()
         names = [str(p.relative_to(here)) if p.is_absolute() and p.is_relative_to(here)

@@ -26,7 +26,7 @@ import pytest
 from tariffmon.settings import PROJECT_ROOT
 
 #: what the wheel is built from (everything pyproject.toml names)
-SOURCES = ("pyproject.toml", "README.md", "tariffmon", "streams", "producers")
+SOURCES = ("pyproject.toml", "README.md", "tariffmon")
 SAMPLE = PROJECT_ROOT / "data" / "sample"
 BIN = "Scripts" if os.name == "nt" else "bin"
 
@@ -101,7 +101,7 @@ def workdir(tmp_path: Path) -> Path:
 def test_wheel_holds_the_packages_and_their_defaults(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
-    assert top == {"tariffmon", "streams", "producers", next(t for t in top
+    assert top == {"tariffmon", next(t for t in top
                                                                if t.endswith(".dist-info"))}
     assert "config" not in top and "tests" not in top
     for data in ("tariffmon/defaults/classifier.yaml", "tariffmon/defaults/kafka/pom.xml",

@@ -1,7 +1,7 @@
 """The offline backtest: the pure core driven over recorded-stream files, with no Kafka.
 
 The live worker runs headlines through ``HeadlineDesk.process`` -> ``ReactionEngine.on_request``
-and ticks through ``ReactionEngine.on_tick_list`` (:mod:`streams.stages`), both built by
+and ticks through ``ReactionEngine.on_tick_list`` (:mod:`tariffmon.streams.stages`), both built by
 :func:`tariffmon.assembly.core_setup`.  :class:`BacktestCore` makes the same calls on the same
 objects, in event-time order, so the backtest's reactions are the live pipeline's reactions
 for the same input.

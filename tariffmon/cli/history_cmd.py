@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     """Download and write; prints the number of bars written."""
     from datetime import UTC, datetime
 
-    from producers.history import download_history
     from tariffmon.cli.timeargs import parse_time
+    from tariffmon.producers.history import download_history
     from tariffmon.settings import load_settings
 
     settings = load_settings()

@@ -96,17 +96,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
-    from producers.backoff import Backoff
-    from producers.runtime import ensure_stream_topics, producer_runtime
-    from producers.ticks.runner import (
+    from tariffmon.errors import ConfigError
+    from tariffmon.producers.backoff import Backoff
+    from tariffmon.producers.runtime import ensure_stream_topics, producer_runtime
+    from tariffmon.producers.ticks.runner import (
         BarPoller,
         QuoteStreamer,
         fetch_bars_yfinance,
         run_stream_blocking,
         yfinance_ws_factory,
     )
-    from producers.watermarks import watermarks_from_records
-    from tariffmon.errors import ConfigError
+    from tariffmon.producers.watermarks import watermarks_from_records
     from tariffmon.topic_reader import read_tail
 
     wanted = args.symbols or [s.name for s in settings.symbols]
@@ -144,11 +144,11 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
-    from producers.backoff import Backoff
-    from producers.headlines.feeds import fetch_url
-    from producers.headlines.poller import HeadlinePoller, SeenIds, split_sources
-    from producers.runtime import ensure_stream_topics, producer_runtime
     from tariffmon.errors import ConfigError
+    from tariffmon.producers.backoff import Backoff
+    from tariffmon.producers.headlines.feeds import fetch_url
+    from tariffmon.producers.headlines.poller import HeadlinePoller, SeenIds, split_sources
+    from tariffmon.producers.runtime import ensure_stream_topics, producer_runtime
     from tariffmon.topic_reader import read_tail
 
     feeds, files = split_sources([*settings.producer.feeds, *args.sources])

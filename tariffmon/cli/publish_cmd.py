@@ -29,11 +29,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish the headline and wait for Kafka's acknowledgement."""
-    from producers.headlines.build import make_headline
-    from producers.kafka_producer import TopicProducer
-    from producers.runtime import ensure_stream_topics
-    from producers.ticks.runner import wall_ms
     from tariffmon.cli.timeargs import parse_time
+    from tariffmon.producers.headlines.build import make_headline
+    from tariffmon.producers.kafka_producer import TopicProducer
+    from tariffmon.producers.runtime import ensure_stream_topics
+    from tariffmon.producers.ticks.runner import wall_ms
     from tariffmon.settings import load_settings
 
     settings = load_settings()

@@ -37,9 +37,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Record; prints the number of lines written."""
-    from producers.kafka_producer import StopFlag
-    from producers.record import record_records
     from tariffmon.errors import ConfigError
+    from tariffmon.producers.kafka_producer import StopFlag
+    from tariffmon.producers.record import record_records
     from tariffmon.settings import load_settings
     from tariffmon.topic_reader import read_range
 

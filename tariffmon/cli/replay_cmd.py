@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
     """Replay; prints the JSON summary on stdout."""
     from tqdm import tqdm
 
-    from producers.replay import count_events, replay
-    from producers.runtime import ensure_stream_topics, producer_runtime
     from tariffmon.cli.timeargs import parse_time
     from tariffmon.errors import ConfigError
+    from tariffmon.producers.replay import count_events, replay
+    from tariffmon.producers.runtime import ensure_stream_topics, producer_runtime
     from tariffmon.settings import load_settings
 
     settings = load_settings()

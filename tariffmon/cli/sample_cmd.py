@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the sample files."""
-    from producers.sample import DEFAULT_SEED, write_sample
+    from tariffmon.producers.sample import DEFAULT_SEED, write_sample
 
     written = write_sample(args.out, DEFAULT_SEED if args.seed is None else args.seed)
     for name, n in written.items():

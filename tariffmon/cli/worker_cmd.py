@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         overrides["metrics"] = {"worker_port": args.metrics_port}
     settings = load_settings(**overrides)
-    from streams.worker import run_worker  # Faust is heavy: imported only to run
+    from tariffmon.streams.worker import run_worker  # Faust is heavy: imported only to run
 
     run_worker(settings, loglevel=args.loglevel)
     return 0

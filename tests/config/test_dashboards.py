@@ -21,9 +21,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from producers.metrics import ProducerMetrics
 from tariffmon.contract import Alert, ClassifiedHeadline, Reaction, Tick
 from tariffmon.metrics import WorkerMetrics, serve
+from tariffmon.producers.metrics import ProducerMetrics
 from tariffmon.settings import load_settings
 from tests.dashboard_queries import (
     DATASOURCES,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from producers.kafka_producer import TopicProducer
-from producers.metrics import ProducerMetrics
-from producers.replay import replay
 from tariffmon.backtest import run_backtest
 from tariffmon.contract import Reaction
 from tariffmon.demo import sample_files
+from tariffmon.producers.kafka_producer import TopicProducer
+from tariffmon.producers.metrics import ProducerMetrics
+from tariffmon.producers.replay import replay
 from tariffmon.settings import PROJECT_ROOT
 from tests.conftest import MakeSettings
 from tests.kafka_helpers import committed_offsets, consume_all, wait_until

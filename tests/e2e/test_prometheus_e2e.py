@@ -16,7 +16,7 @@ tick, reaction, sharp-move and tariff-headline counts equal to the backtest's), 
 ``tariffmon watch`` must show the newest tariff headline with the backtest's reactions.
 
 Producer metrics: ``tariffmon replay`` serves no metrics endpoint (it runs its producer with
-``metrics_port=None``), so the test serves a :class:`~producers.metrics.ProducerMetrics`
+``metrics_port=None``), so the test serves a :class:`~tariffmon.producers.metrics.ProducerMetrics`
 registry itself, as job ``tariffmon-replay``, and updates it from what each replay did: the
 acknowledged and failed counts of its JSON summary on the topic of the stream it replayed,
 and one source fetch per file read.  Error counters are created at zero, as the worker creates its
@@ -56,9 +56,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from producers.metrics import ProducerMetrics
 from tariffmon.contract import Headline, Reaction
 from tariffmon.metrics import serve
+from tariffmon.producers.metrics import ProducerMetrics
 from tariffmon.recorded import merge_events
 from tariffmon.settings import Settings
 from tariffmon.watch.view import format_reaction_cell

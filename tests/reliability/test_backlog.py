@@ -26,7 +26,7 @@ from tests.reliability.helpers import (
     read_outputs,
     wait_for_reactions,
 )
-from tests.streams.market import PAUSE_TITLE, ticks
+from tests.tariffmon.streams.market import PAUSE_TITLE, ticks
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

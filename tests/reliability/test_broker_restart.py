@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from producers.kafka_producer import TopicProducer
 from tariffmon.contract import Tick, dumps
 from tariffmon.kafkaclient import client_config, ensure_topics
 from tariffmon.localkafka import LocalBroker
+from tariffmon.producers.kafka_producer import TopicProducer
 from tariffmon.recorded import RecordedEvent, RecordedWriter
 from tariffmon.settings import LocalBrokerSettings, Settings, load_settings
 from tests.kafka_helpers import consume_all, free_ports

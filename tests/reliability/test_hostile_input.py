@@ -36,7 +36,6 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
-from streams.records import BatchLimits, InputDecoder, InRecord
 from tariffmon.contract import (
     MAX_TS_MS,
     MIN_TS_MS,
@@ -49,6 +48,7 @@ from tariffmon.contract import (
 from tariffmon.errors import ContractError
 from tariffmon.kafkaclient import admin_client, client_config
 from tariffmon.settings import Settings
+from tariffmon.streams.records import BatchLimits, InputDecoder, InRecord
 from tests.conftest import MakeSettings
 from tests.kafka_helpers import consume_all
 from tests.reference import reference
@@ -58,7 +58,7 @@ from tests.reliability.helpers import (
     read_outputs,
     wait_for_reactions,
 )
-from tests.streams.market import T0, pause_headline, ticks
+from tests.tariffmon.streams.market import T0, pause_headline, ticks
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from producers.kafka_producer import StopFlag, TopicProducer
-from producers.replay import ReplayResult, replay
 from tariffmon.contract import DeadLetter
 from tariffmon.kafkaclient import client_config
+from tariffmon.producers.kafka_producer import StopFlag, TopicProducer
+from tariffmon.producers.replay import ReplayResult, replay
 from tariffmon.recorded import RecordedEvent
 from tariffmon.settings import Settings
 from tests.conftest import MakeSettings
@@ -57,7 +57,7 @@ POLL_S = 0.02
 
 
 class BackgroundReplay(threading.Thread):
-    """``producers.replay`` of the day at ``SPEED``, through the project's own producer."""
+    """``tariffmon.producers.replay`` of the day at ``SPEED``, by the project's producer."""
 
     def __init__(self, settings: Settings, events: list[RecordedEvent]) -> None:
         super().__init__(name="replay", daemon=True)

@@ -40,7 +40,7 @@ from tariffmon.recorded import RecordedEvent, write_events
 from tariffmon.settings import LocalBrokerSettings, Settings, TopicSettings, load_settings
 from tests.kafka_helpers import consume_all, free_port, free_ports
 from tests.security.certs import BrokerPki, make_pki, openssl_available
-from tests.streams.market import T0, expected_reactions, pause_headline, ticks
+from tests.tariffmon.streams.market import T0, expected_reactions, pause_headline, ticks
 from tests.worker_process import WorkerProcess, settings_env
 
 pytestmark = [

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import producers.runtime
+import tariffmon.producers.runtime
 import tariffmon.topic_reader
 from tariffmon.cli.main import main
 
@@ -34,8 +34,8 @@ def served_ports(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
         raise _ReachedError
         yield  # pragma: no cover - a generator, for contextmanager
 
-    monkeypatch.setattr(producers.runtime, "producer_runtime", runtime)
-    monkeypatch.setattr(producers.runtime, "ensure_stream_topics", lambda *a, **k: None)
+    monkeypatch.setattr(tariffmon.producers.runtime, "producer_runtime", runtime)
+    monkeypatch.setattr(tariffmon.producers.runtime, "ensure_stream_topics", lambda *a, **k: None)
     monkeypatch.setattr(tariffmon.topic_reader, "read_tail", lambda *a, **k: [])
     return ports
 

@@ -1,0 +1,331 @@
+"""The bundled sample: a synthetic but realistic tariff episode, generated with a fixed seed.
+
+Window: Wednesday 2 April 2025 00:00 UTC to Monday 7 April 2025 01:00 UTC - three full
+trading days, the FX weekend close (Friday 21:00 to Sunday 21:00 UTC) and Monday's reopen.
+
+Prices follow a latent log-price path on a one-second grid, sampled as ``quote`` ticks only
+while the market is open (the calendars of the default settings), at most one per second:
+
+* USD/JPY starts at 149.50 with a volatility of about 1 basis point per square-root minute,
+  higher in the London and New York sessions, lower late in the US afternoon and at the Sunday
+  reopen, with fat-tailed (Student-t) increments.  The latent path keeps moving, slowly, over
+  the weekend, and headlines then move it, so Sunday's reopen shows a gap.
+* The Nikkei 225 starts at 35,700, trades only in Tokyo's sessions (00:00-02:30 and
+  03:30-06:30 UTC, weekdays); its latent path is the yen move times a beta plus its own
+  noise, so the overnight and lunch-break news arrives as an opening gap.
+
+30 headlines, written for this sample (fictional wording, dates echoing the April 2025
+episode): tariff escalations (announcements, retaliation) and de-escalations (envoys, calls,
+talks) each followed by an injected reaction (a jump, then a drift, with higher volatility
+and tick activity), and non-tariff headlines (central banks, data releases, earnings) as
+negatives, some with their own modest moves.  The same story appears from two sources once,
+and one headline has no publication time (``ts_estimated``).
+
+Everything derives from one ``numpy`` PCG64 generator seeded with :data:`DEFAULT_SEED`, so the
+same seed (and numpy version) gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from tariffmon.contract import SCHEMA_VERSION, Headline
+from tariffmon.core.calendar import TradingCalendar
+from tariffmon.producers.headlines.build import headline_id
+from tariffmon.recorded import RecordedEvent, write_events
+
+DEFAULT_SEED = 20250402
+START = datetime(2025, 4, 2, 0, 0, tzinfo=UTC)
+END = datetime(2025, 4, 7, 1, 0, tzinfo=UTC)
+SOURCE = "sample"
+TICKS_FILE = "ticks.jsonl.gz"
+HEADLINES_FILE = "headlines.jsonl"
+
+FX_CALENDAR = ["Sun 21:00 - Fri 21:00"]
+TOKYO_CALENDAR = ["Mon-Fri 00:00-02:30", "Mon-Fri 03:30-06:30"]
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """A reaction injected into one symbol's latent path after a headline.
+
+    ``jump_bp`` at once (after ``lag_s``), then ``drift_bp`` spread over ``drift_min``
+    minutes, with volatility times ``vol_mult`` for ``vol_min`` minutes.
+    """
+
+    jump_bp: float = 0.0
+    drift_bp: float = 0.0
+    drift_min: int = 15
+    vol_mult: float = 1.0
+    vol_min: int = 30
+    lag_s: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SampleHeadline:
+    """One headline of the script and the reactions it sets off."""
+
+    when: str  # "YYYY-MM-DD HH:MM:SS" UTC
+    source: str
+    title: str
+    kind: str  # escalation | de-escalation | tariff-other | central-bank | data | earnings
+    effects: dict[str, Effect] = field(default_factory=dict)
+    ts_estimated: bool = False
+
+
+def _fx(jump: float, drift: float = 0.0, mins: int = 15, vol: float = 1.0) -> Effect:
+    return Effect(jump, drift, mins, vol, 45)
+
+
+SCRIPT: tuple[SampleHeadline, ...] = (
+    # --- Wednesday 2 April
+    SampleHeadline("2025-04-02 01:30:00", "sample-wire",
+                   "Japan's household spending falls more than forecast in February", "data",
+                   {"USDJPY": _fx(-2), "N225": _fx(-6)}),
+    SampleHeadline("2025-04-02 04:10:00", "sample-news",
+                   "Carmakers slip in Tokyo as investors brace for details of US auto tariffs",
+                   "tariff-other", {"USDJPY": _fx(-3, -4), "N225": _fx(-12, -20, 30, 1.5)}),
+    SampleHeadline("2025-04-02 06:00:00", "sample-rss",
+                   "Game maker shares rise ahead of console launch showcase", "earnings",
+                   {"N225": _fx(3)}),
+    SampleHeadline("2025-04-02 12:15:00", "sample-wire",
+                   "US private employers add more jobs than expected in March, payroll "
+                   "processor says", "data", {"USDJPY": _fx(8, 4, 10, 1.5)}),
+    SampleHeadline("2025-04-02 14:00:00", "sample-news",
+                   "US factory orders edge up in February", "data", {}),
+    SampleHeadline("2025-04-02 20:10:00", "sample-wire",
+                   "US president announces sweeping reciprocal tariffs, 24% on imports from "
+                   "Japan", "escalation",
+                   {"USDJPY": Effect(-45, -65, 40, 3.0, 90, 6),
+                    "N225": Effect(-180, -140, 90, 2.0, 120, 6)}),
+    SampleHeadline("2025-04-02 20:12:30", "sample-news",
+                   "Japan faces 24% 'reciprocal' duty as Washington unveils new tariff regime",
+                   "escalation", {}),
+    SampleHeadline("2025-04-02 22:30:00", "sample-rss",
+                   "Tokyo's trade minister calls US tariffs deeply regrettable, will seek "
+                   "exemption", "escalation", {"USDJPY": _fx(-5, -5)}),
+    # --- Thursday 3 April
+    SampleHeadline("2025-04-03 00:05:00", "sample-wire",
+                   "Nikkei opens sharply lower as tariff shock hits exporters", "tariff-other",
+                   {"N225": Effect(0, -40, 30, 2.0, 60, 5)}),
+    SampleHeadline("2025-04-03 01:20:00", "sample-news",
+                   "Japan's prime minister says all options on the table in response to US "
+                   "levies", "escalation",
+                   {"USDJPY": _fx(-10, -8, 20, 2.0), "N225": _fx(-35, -30, 20, 2.0)}),
+    SampleHeadline("2025-04-03 02:45:00", "sample-rss",
+                   "Automaker shares tumble as 25% US levy on imported cars takes effect",
+                   "escalation", {"USDJPY": _fx(-12, -6), "N225": _fx(-60, -20, 30, 1.5)}),
+    SampleHeadline("2025-04-03 05:40:00", "sample-wire",
+                   "Bank of Japan governor says watching markets closely, declines to comment "
+                   "on currency levels", "central-bank", {"USDJPY": _fx(6, 3)}),
+    SampleHeadline("2025-04-03 08:30:00", "sample-news",
+                   "Euro zone services activity revised higher in March survey", "data", {}),
+    SampleHeadline("2025-04-03 09:10:00", "sample-rss",
+                   "European central bank policymakers see case for April rate cut",
+                   "central-bank", {}),
+    SampleHeadline("2025-04-03 10:00:00", "sample-rss",
+                   "Japanese exporters weigh shifting production to US amid tariff threat",
+                   "tariff-other", {}, ts_estimated=True),
+    SampleHeadline("2025-04-03 12:30:00", "sample-wire",
+                   "US weekly jobless claims fall to 219,000", "data", {"USDJPY": _fx(5)}),
+    SampleHeadline("2025-04-03 14:00:00", "sample-news",
+                   "US services index slows to lowest since last summer", "data",
+                   {"USDJPY": _fx(-6, -12, 20, 1.5)}),
+    SampleHeadline("2025-04-03 18:30:00", "sample-rss",
+                   "Fed vice chair says import duties may lift inflation and slow growth",
+                   "central-bank", {"USDJPY": _fx(-6, -4)}),
+    # --- Friday 4 April
+    SampleHeadline("2025-04-04 00:30:00", "sample-wire",
+                   "Japan's top government spokesman says will respond appropriately to "
+                   "currency moves", "central-bank", {"USDJPY": _fx(8, 4)}),
+    SampleHeadline("2025-04-04 02:00:00", "sample-news",
+                   "China announces 34% retaliatory tariff on all US goods", "escalation",
+                   {"USDJPY": Effect(-35, -40, 25, 2.5, 60, 10),
+                    "N225": Effect(-110, -90, 25, 2.0, 60, 10)}),
+    SampleHeadline("2025-04-04 05:15:00", "sample-rss",
+                   "Electronics group raises full-year profit outlook on strong games sales",
+                   "earnings", {"N225": _fx(10)}),
+    SampleHeadline("2025-04-04 12:30:00", "sample-wire",
+                   "US economy adds 228,000 jobs in March; unemployment rate 4.2%", "data",
+                   {"USDJPY": Effect(18, -10, 30, 2.0, 45, 3)}),
+    SampleHeadline("2025-04-04 15:25:00", "sample-news",
+                   "Fed chair warns tariff increases larger than expected, so may be the "
+                   "economic effects", "central-bank", {"USDJPY": _fx(-14, -10, 20, 1.5)}),
+    SampleHeadline("2025-04-04 16:40:00", "sample-rss",
+                   "Japan's prime minister to speak with US president by phone on tariffs",
+                   "de-escalation", {"USDJPY": _fx(15, 10, 20, 1.5)}),
+    # --- weekend: FX and Tokyo closed, the reaction shows as a gap at the reopen
+    SampleHeadline("2025-04-05 09:00:00", "sample-wire",
+                   "Japan to send economy minister to Washington as tariff negotiator",
+                   "de-escalation", {"USDJPY": _fx(25), "N225": _fx(60)}),
+    SampleHeadline("2025-04-05 14:30:00", "sample-news",
+                   "US 10% baseline tariff takes effect at ports of entry", "escalation",
+                   {"USDJPY": _fx(-10), "N225": _fx(-40)}),
+    # --- Sunday reopen and Monday
+    SampleHeadline("2025-04-06 22:10:00", "sample-rss",
+                   "US commerce secretary says tariffs will not be postponed", "escalation",
+                   {"USDJPY": _fx(-25, -20, 20, 2.0), "N225": _fx(-90, -60)}),
+    SampleHeadline("2025-04-06 23:50:00", "sample-news",
+                   "Stock index futures slump in early Asian trade on recession fears",
+                   "data", {"USDJPY": _fx(-15, -10), "N225": _fx(-80, -40)}),
+    SampleHeadline("2025-04-07 00:10:00", "sample-wire",
+                   "Tokyo stocks extend slide at the open as tariff rout deepens",
+                   "tariff-other", {}),
+    SampleHeadline("2025-04-07 00:40:00", "sample-news",
+                   "Japan and US agree to start tariff talks, Japanese premier says after call",
+                   "de-escalation",
+                   {"USDJPY": Effect(22, 25, 15, 2.0, 40, 5),
+                    "N225": Effect(90, 110, 15, 2.0, 40, 5)}),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolModel:
+    """How one symbol's latent path is simulated."""
+
+    name: str
+    start_price: float
+    decimals: int
+    calendar: list[str]
+
+
+def _utc_ms(text: str) -> int:
+    dt = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 1000
+
+
+def _hour_profile(seconds: np.ndarray, table: dict[int, float]) -> np.ndarray:
+    hours = (seconds // 3600) % 24
+    lut = np.array([table[h] for h in range(24)])
+    out: np.ndarray = lut[hours]
+    return out
+
+
+def _fx_vol_bp_per_min() -> dict[int, float]:
+    # Tokyo 0-6, London 7-12, New York 12-17, late US 17-21, Sydney/Wellington 21-24
+    table = {}
+    for h in range(24):
+        if h < 7:
+            table[h] = 0.85
+        elif h < 12:
+            table[h] = 1.05
+        elif h < 17:
+            table[h] = 1.3
+        elif h < 21:
+            table[h] = 0.8
+        else:
+            table[h] = 0.6
+    return table
+
+
+def _fx_activity() -> dict[int, float]:
+    table = {}
+    for h in range(24):
+        if h < 7:
+            table[h] = 0.30
+        elif h < 17:
+            table[h] = 0.45
+        elif h < 21:
+            table[h] = 0.22
+        else:
+            table[h] = 0.12
+    return table
+
+
+def _effect_arrays(n: int, t0_ms: int, symbol: str,
+                   script: tuple[SampleHeadline, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(added log-return per second, volatility multiplier, activity boost) for a symbol."""
+    add = np.zeros(n)
+    vol = np.ones(n)
+    boost = np.zeros(n)
+    for h in script:
+        eff = h.effects.get(symbol)
+        if eff is None:
+            continue
+        i = (_utc_ms(h.when) - t0_ms) // 1000 + eff.lag_s
+        if not 0 <= i < n:
+            continue
+        add[i] += eff.jump_bp * 1e-4
+        d = max(1, eff.drift_min * 60)
+        add[i + 1: i + 1 + d] += eff.drift_bp * 1e-4 / d
+        v = eff.vol_min * 60
+        vol[i: i + v] = np.maximum(vol[i: i + v], eff.vol_mult)
+        boost[i: i + 20 * 60] = 0.5
+    return add, vol, boost
+
+
+def generate(seed: int = DEFAULT_SEED) -> tuple[list[RecordedEvent], list[RecordedEvent]]:
+    """The sample's (tick events, headline events), each sorted by event time."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    t0_ms = int(START.timestamp()) * 1000
+    n = int((END - START).total_seconds())
+    secs = np.arange(n, dtype=np.int64) + t0_ms // 1000
+    ts_ms = secs * 1000
+
+    fx_cal = TradingCalendar.parse(FX_CALENDAR)
+    tk_cal = TradingCalendar.parse(TOKYO_CALENDAR)
+    # the calendars are defined per minute: evaluate once a minute and spread
+    minutes = ts_ms[::60]
+    fx_open = np.repeat([fx_cal.is_open(int(t)) for t in minutes], 60)[:n]
+    tk_open = np.repeat([tk_cal.is_open(int(t)) for t in minutes], 60)[:n]
+
+    # USD/JPY latent path: session volatility, Student-t increments (unit variance)
+    t_df = 5.0
+    z_fx = rng.standard_t(t_df, n) / np.sqrt(t_df / (t_df - 2))
+    sigma_fx = _hour_profile(secs, _fx_vol_bp_per_min()) * 1e-4 / np.sqrt(60)
+    sigma_fx = np.where(fx_open, sigma_fx, 0.25e-4 / np.sqrt(60))  # quiet weekend drift
+    add_fx, vol_fx, boost_fx = _effect_arrays(n, t0_ms, "USDJPY", SCRIPT)
+    r_fx = z_fx * sigma_fx * vol_fx + add_fx
+    log_fx = np.log(149.50) + np.cumsum(r_fx)
+
+    # Nikkei: beta to the yen move plus its own noise, livelier in session
+    z_nk = rng.standard_t(t_df, n) / np.sqrt(t_df / (t_df - 2))
+    sigma_nk = np.where(tk_open, 1.4e-4, 0.7e-4) / np.sqrt(60)
+    add_nk, vol_nk, boost_nk = _effect_arrays(n, t0_ms, "N225", SCRIPT)
+    r_nk = 1.1 * (z_fx * sigma_fx * vol_fx) + z_nk * sigma_nk * vol_nk + add_nk
+    log_nk = np.log(35_700.0) + np.cumsum(r_nk)
+
+    u_fx = rng.random(n)
+    u_nk = rng.random(n)
+    act_fx = np.minimum(0.95, _hour_profile(secs, _fx_activity()) + boost_fx)
+    act_nk = np.minimum(0.95, 0.35 + boost_nk)
+    take_fx = fx_open & (u_fx < act_fx)
+    take_nk = tk_open & (u_nk < act_nk)
+
+    ticks: list[RecordedEvent] = []
+    models = (("USDJPY", np.exp(log_fx), take_fx, 3), ("N225", np.exp(log_nk), take_nk, 2))
+    # within a second, USD/JPY comes before the Nikkei
+    rows = sorted((int(i), k) for k, (_, _, take, _) in enumerate(models)
+                  for i in np.flatnonzero(take))
+    for i, k in rows:
+        name, prices, _, decimals = models[k]
+        ts = int(ts_ms[i])
+        # Tick(...).to_dict() spelled out: dataclasses.asdict is too slow for 10^5 ticks
+        value = {"v": SCHEMA_VERSION, "symbol": name, "ts": ts,
+                 "price": round(float(prices[i]), decimals), "source": SOURCE, "kind": "quote"}
+        ticks.append(RecordedEvent("ticks", name, ts, value))
+
+    heads: list[RecordedEvent] = []
+    for h in SCRIPT:
+        ts = _utc_ms(h.when)
+        if h.ts_estimated:
+            ts += 7 * 60_000 + 13_000  # the fetch that found it, a few minutes later
+        head = Headline(id=headline_id(h.title, h.source), ts=ts, source=h.source,
+                        title=h.title, ts_estimated=True if h.ts_estimated else None)
+        heads.append(RecordedEvent("headlines", head.key, ts, head.to_dict()))
+    heads.sort(key=lambda e: e.ts)
+    return ticks, heads
+
+
+def write_sample(out_dir: str | Path, seed: int = DEFAULT_SEED) -> dict[str, int]:
+    """Generate the sample into ``out_dir``; returns file name -> events written."""
+    out = Path(out_dir)
+    ticks, heads = generate(seed)
+    return {
+        TICKS_FILE: write_events(out / TICKS_FILE, ticks),
+        HEADLINES_FILE: write_events(out / HEADLINES_FILE, heads),
+    }

@@ -1,0 +1,210 @@
+"""The Faust agents: move records between Kafka and the stages, nothing more.
+
+``classify``: headlines topic -> classified topic, reaction-requests topic (key = symbol).
+``react``: ticks + reaction-requests (co-partitioned by symbol) -> reactions, alerts.
+Both dead-letter what they cannot use and go on.  Outputs are sent before the input is
+acknowledged, and Faust flushes the producer before it commits offsets: at-least-once, with
+stable keys so a repeat is the same record again, never a different answer.
+
+What exits the process: a partition whose state cannot be rebuilt from Kafka, and an agent
+that crashed anyway (Faust would otherwise keep the process up with nothing consuming).  A
+supervisor restarts it; the uncommitted records are processed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, NoReturn
+
+import faust
+from kafka.errors import KafkaError
+
+from tariffmon.assembly import core_setup
+from tariffmon.metrics.worker import WorkerMetrics
+from tariffmon.settings import Settings
+from tariffmon.streams.errors import StreamsError
+from tariffmon.streams.late import LatePath, kafka_tick_source
+from tariffmon.streams.records import InRecord, OutRecord
+from tariffmon.streams.recovery import read_recent_classified, rebuild_partition
+from tariffmon.streams.stages import HeadlineStage, LateRequest, ReactionStage
+
+log = logging.getLogger(__name__)
+
+#: Largest batch handed to the core at once, and how long to wait to fill it: large enough
+#: to amortise the per-batch numpy calls, short enough to keep latency in milliseconds.
+BATCH_MAX = 2_000
+BATCH_WITHIN_S = 0.005
+RECOVERY_ATTEMPTS = 8
+#: a batch whose engine keeps failing is split and rebuilt at most this often
+MAX_REBUILDS_PER_BATCH = 16
+#: exit status of a worker that stopped rather than go on without its state
+EXIT_PROCESSING_FAILED = 70
+
+
+def _record(event: Any) -> InRecord:
+    m = event.message
+    ts = m.timestamp
+    return InRecord(
+        topic=m.topic or "", partition=m.partition or 0, offset=m.offset or 0,
+        timestamp_ms=round(ts * 1000) if ts else 0,
+        key=m.key, value=m.value,
+    )
+
+
+def _exit_when_crashed(agent: Any) -> None:
+    """Make a crashed agent end the process instead of leaving it up with nothing consuming.
+
+    Faust's supervisor restarts a crashed agent's actor, but the stream it consumed is not
+    resumed, so the process would keep answering /metrics while processing nothing.  The
+    app passes its own error handler to every agent (``app.agent`` accepts no other), so it
+    is wrapped here.
+    """
+    app_handler = agent._on_error
+
+    async def on_error(crashed: Any, exc: BaseException) -> None:
+        if app_handler is not None:
+            await app_handler(crashed, exc)
+        log.critical("agent %s crashed; exiting so that a restart redoes the uncommitted "
+                     "records", getattr(crashed, "name", crashed), exc_info=exc)
+        os._exit(EXIT_PROCESSING_FAILED)
+
+    agent._on_error = on_error
+
+
+class Pipeline:
+    """Registers the agents on ``app`` and owns the stages they drive."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        app: faust.App,
+        metrics: WorkerMetrics | None = None,
+        *,
+        restore_clusters: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.app = app
+        self.metrics = metrics
+        core = core_setup(settings)
+        self.headline_stage = HeadlineStage(settings, metrics, core=core)
+        self.reaction_stage = ReactionStage(settings, metrics, core=core)
+        self.late_path = LatePath(
+            core.params, kafka_tick_source(settings, self.reaction_stage.decoder, core.params)
+        )
+        t = settings.topics
+        self._out = {
+            name: app.topic(name, key_type=bytes, value_type=bytes, internal=False)
+            for name in (t.classified, t.requests, t.reactions, t.alerts, t.deadletter)
+        }
+        self.headlines_topic = app.topic(t.headlines, key_type=bytes, value_type=bytes)
+        self.symbol_topics = app.topic(t.ticks, t.requests, key_type=bytes, value_type=bytes)
+        #: re-learn story clusters from the classified topic before the first headline
+        self._clusters_restored = not restore_clusters
+        # agents yield their output records and a sink publishes them: Faust runs the sink
+        # before it takes the next event, so an input is acknowledged only after its
+        # outputs are queued, and it flushes the producer before committing offsets
+        self.classify_agent = app.agent(self.headlines_topic, name="classify",
+                                        sink=[self._send])(self._classify)
+        self.react_agent = app.agent(self.symbol_topics, name="react",
+                                     sink=[self._send])(self._react)
+        for agent in (self.classify_agent, self.react_agent):
+            _exit_when_crashed(agent)
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    async def _send(self, records: Sequence[OutRecord]) -> None:
+        for o in records:
+            # Faust turns seconds into ms by truncation; half a millisecond keeps it exact
+            await self._out[o.topic].send(
+                key=o.key.encode(), value=o.value, timestamp=(o.timestamp_ms + 0.5) / 1000.0
+            )
+            if o.dead_letter_of is not None and self.metrics is not None:
+                self.metrics.dead_letter(*o.dead_letter_of)
+
+    async def _classify(self, stream: Any) -> AsyncIterator[list[OutRecord]]:
+        async for event in stream.events():
+            if not self._clusters_restored:
+                recent = await asyncio.get_running_loop().run_in_executor(
+                    None, read_recent_classified, self.settings
+                )
+                log.info("re-learnt %d story clusters", self.headline_stage.restore(recent))
+                self._clusters_restored = True
+            yield self.headline_stage.process(_record(event)).records
+
+    async def _react(self, stream: Any) -> AsyncIterator[list[OutRecord]]:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            yield await self.process_batch([_record(e) for e in events])
+
+    async def process_batch(self, records: list[InRecord]) -> list[OutRecord]:
+        """One batch of ticks and requests: rebuild what is missing, process, measure late."""
+        stage = self.reaction_stage
+        for p in sorted({r.partition for r in records}):
+            if not stage.has_partition(p):
+                await self._rebuild(p)
+        result = stage.process_batch(records)
+        out = result.records
+        lates = list(result.late)
+        for _ in range(MAX_REBUILDS_PER_BATCH):
+            if not result.failed:
+                break
+            for p in sorted(result.failed):
+                await self._rebuild(p, rebuilding=True)
+            result = stage.process_batch(result.deferred)
+            out.extend(result.records)
+            lates.extend(result.late)
+        else:
+            self._give_up(records[0], "the engine kept failing")
+        if lates:
+            out.extend(await self._measure_late(lates))
+        return out
+
+    async def _measure_late(self, lates: list[LateRequest]) -> list[OutRecord]:
+        loop = asyncio.get_running_loop()
+        measured = await loop.run_in_executor(None, self.late_path.measure, lates)
+        out: list[OutRecord] = []
+        for late, res in measured:
+            out.extend(self.reaction_stage.late_result(late, res))
+        return out
+
+    async def _rebuild(self, partition: int, *, rebuilding: bool = False) -> None:
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        stage = self.reaction_stage
+        processed = None
+        if rebuilding:
+            t = self.settings.topics
+            processed = {name: stage.processed.get((name, partition), 0)
+                         for name in (t.ticks, t.requests)}
+        for attempt in range(1, RECOVERY_ATTEMPTS + 1):
+            try:
+                rebuilt = await loop.run_in_executor(
+                    None, rebuild_partition, self.settings, stage, partition, processed
+                )
+                break
+            except (KafkaError, StreamsError, OSError) as exc:
+                if attempt == RECOVERY_ATTEMPTS:
+                    self._give_up(None, f"partition {partition}: reading history failed: {exc}")
+                log.warning("partition %d: reading history failed (%s), retrying", partition,
+                            exc)
+                await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+        log.warning("partition %d: state rebuilt from %d records in %.2fs (%d reads)",
+                    partition, rebuilt.records, time.monotonic() - started, rebuilt.rounds)
+
+    @staticmethod
+    def _give_up(first: InRecord | None, why: str) -> NoReturn:
+        # without its state the engine would emit wrong answers, and letting Faust carry
+        # on would commit these offsets unprocessed: stop hard instead, so a restarted
+        # worker rebuilds the state and redoes this batch
+        where = f" at {first.topic}[{first.partition}]@{first.offset}" if first else ""
+        log.critical("%s%s; exiting without committing", why, where)
+        os._exit(EXIT_PROCESSING_FAILED)
+
+    async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
+        mine = {self.settings.topics.ticks, self.settings.topics.requests}
+        for tp in revoked:
+            if tp.topic in mine:
+                self.reaction_stage.drop_partition(tp.partition)
+
