@@ -202,6 +202,11 @@ class Pipeline:
         log.critical("%s%s; exiting without committing", why, where)
         os._exit(EXIT_PROCESSING_FAILED)
 
+    def flush_logs(self) -> None:
+        """Write the stages' pending dead-letter summaries (at shutdown)."""
+        self.headline_stage.flush_logs()
+        self.reaction_stage.flush_logs()
+
     async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
         mine = {self.settings.topics.ticks, self.settings.topics.requests}
         for tp in revoked:
