@@ -262,7 +262,15 @@ class ReactionStage:
             self._feed_ticks(out, run, run_recs, publish)
         if publish and self._metrics is not None:
             self._observe_ticks(last_tick, counts, now_s)
+            self._metrics.reactions_pending.set(self.pending_reactions())
         return out
+
+    def pending_reactions(self) -> int:
+        """Reactions (one per headline, symbol and horizon) waiting for newer ticks: in the
+        partitions' engines and in requests measured on ticks read back from Kafka."""
+        held = sum(eng.pending_count() for eng in self._engines.values())
+        return held + sum(m.pending_count for waiting in self._late_pending.values()
+                          for _, m in waiting)
 
     def _decode_tick(
         self, out: StageResult, rec: InRecord, limits: BatchLimits, publish: bool
@@ -362,6 +370,7 @@ class ReactionStage:
                 (late.record, measured))
         if self._metrics is not None:
             self._metrics.late_input("request")
+            self._metrics.reactions_pending.set(self.pending_reactions())
         return out.records
 
     def _emit_late(self, out: StageResult, rec: InRecord, res: EngineOutput) -> None:

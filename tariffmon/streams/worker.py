@@ -32,7 +32,7 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
         try:
             worker.execute_from_commandline()
         finally:
-            pipeline.flush_logs()
+            pipeline.close()
     finally:
         if server is not None:
             server.close()
