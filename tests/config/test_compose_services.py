@@ -56,7 +56,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.skipif(prometheus_binary() is None or alertmanager_binary() is None,
-                       reason="prometheus and prometheus-alertmanager are needed; CI installs them"),
+                       reason="needs prometheus and prometheus-alertmanager (CI installs them)"),
 ]
 
 _VAR = re.compile(r"\$\{(\w+)(?::([-?])((?:[^{}]|\{[^{}]*\})*))?\}")
@@ -161,7 +161,7 @@ class Stack:
                 assert value == "kafka:9092", value
                 value = self.bootstrap
             elif key == "TARIFFMON_METRICS__HOST":
-                assert value == "0.0.0.0", value  # noqa: S104 - what the container binds
+                assert value == "0.0.0.0", value
                 value = "127.0.0.1"
             env[key] = value
         env.update({f"TARIFFMON_TOPICS__{k.upper()}": v for k, v in self.topics.items()})
@@ -313,7 +313,8 @@ def test_compose_services_run_healthy_and_are_scraped(stack: Stack, tmp_path: Pa
             assert [a["url"] for a in ams] == [f"http://127.0.0.1:{am.port}/api/v2/alerts"]
             # the tick producer serves metrics while its source fails, and counts it
             errors = wait_until(
-                lambda: prom.value('sum(tariffmon_source_errors_total{job="tariffmon-tick-producer"})'),
+                lambda: prom.value(
+                    'sum(tariffmon_source_errors_total{job="tariffmon-tick-producer"})'),
                 60, "tick source errors counted", until=lambda v: (v or 0) > 0)
             assert errors
         finally:

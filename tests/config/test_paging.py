@@ -44,7 +44,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.skipif(prometheus_binary() is None or alertmanager_binary() is None,
-                       reason="prometheus and prometheus-alertmanager are needed; CI installs them"),
+                       reason="needs prometheus and prometheus-alertmanager (CI installs them)"),
 ]
 
 
@@ -56,13 +56,13 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.received.append((self.path, json.loads(body)))
                 self.send_response(200)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # the test reads what arrived, not an access log
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -7,7 +7,6 @@ without the binaries they skip, saying which binary is missing.
 from __future__ import annotations
 
 import re
-
 import shutil
 import subprocess
 from pathlib import Path
