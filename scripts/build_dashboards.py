@@ -249,12 +249,15 @@ def panels() -> list[Panel]:
             units={"Time": "dateTimeAsIso", "Return": "percentunit"}, w=12,
             description="The latest sharp move per symbol and window."),
         table("Alerts", [
+            # the selected symbols' alerts, and those of no symbol (a target down, lag):
+            # the empty alternative matches alerts without a symbol label
             target("sum by (alertname, alertstate, severity, symbol) "
-                   '(ALERTS{alertstate=~"pending|firing"})',
+                   '(ALERTS{alertstate=~"pending|firing",symbol=~"$symbol|"})',
                    ref="A", instant=True, fmt="table"),
         ], rename={"alertname": "Alert", "alertstate": "State", "severity": "Severity",
                    "symbol": "Symbol", "Value": "Series"}, w=12,
-            description="Alerts pending or firing in Prometheus now."),
+            description="Alerts pending or firing in Prometheus now, for the selected "
+                        "symbols and those of no symbol."),
         timeseries("Alert state", [
             target('count by (alertname) (ALERTS{alertstate="firing"})', "{{alertname}}"),
         ], w=12, bars=True, description="Firing alerts over time."),

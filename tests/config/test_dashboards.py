@@ -263,3 +263,17 @@ def test_fed_values_arrive_unchanged(fed: Fed) -> None:
     assert fed.prom.value(
         'sum(tariffmon_sharp_moves_total{symbol="USDJPY",direction="down"})'
     ) == 1.0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("selected", ["USDJPY", "N225", "USDJPY|N225"])
+def test_every_symbol_panel_follows_the_symbol_selector(fed: Fed, selected: str) -> None:
+    """Whatever $symbol selects, no panel shows another symbol, and the price panel shows
+    exactly the selected ones (evaluated by the real Prometheus, as Grafana would ask)."""
+    wanted = set(selected.split("|"))
+    for name, expr in panel_queries(symbol=selected):
+        shown = {s["metric"]["symbol"] for s in fed.prom.query(expr)
+                 if "symbol" in s["metric"]}
+        assert shown <= wanted, f"{name} shows {sorted(shown - wanted)} for $symbol={selected}"
+        if name.startswith("Price $symbol/"):
+            assert shown == wanted, f"{name}: {sorted(shown)} for $symbol={selected}"
