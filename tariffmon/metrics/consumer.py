@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "tariffmon_consumer"
 #: how often the lag is read from the broker by default, seconds
-LAG_INTERVAL_S = 5.0
+LAG_INTERVAL_S = 10.0
 #: commits take milliseconds against a healthy broker and seconds when it struggles
 COMMIT_BUCKETS_S: tuple[float, ...] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

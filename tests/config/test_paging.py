@@ -108,7 +108,8 @@ def test_sharp_yen_move_pages_with_symbol_move_and_headline_titles(
 ) -> None:
     settings = make_settings()
     headline = pause_headline(ts=T0)
-    # two hours of baseline, then a +3% climb over the minute after T0 + 60 s
+    # two hours of quiet baseline, then a steep climb over the minute after T0 + 60 s (the
+    # alerts fire at its onset, on the z threshold for the shortest window)
     tick_list = ticks("USDJPY", T0 - 7_200_000, 7_200 + 600, seed=11, jump_at=T0 + 60_000)
 
     with (
@@ -144,6 +145,7 @@ def test_sharp_yen_move_pages_with_symbol_move_and_headline_titles(
     by_window = {str(a.window_s): a for a in alerts if a.symbol == "USDJPY"}
     assert by_window, "the worker wrote no alert"
     assert paged
+    print("\npages:", json.dumps([p["annotations"] for p in paged], indent=1))
     for page in paged:
         labels, notes = page["labels"], page["annotations"]
         assert labels["severity"] == "critical"
