@@ -102,7 +102,9 @@ def image_env() -> dict[str, str]:
     out: dict[str, str] = {}
     for line in text.splitlines():
         if line.startswith("ENV "):
-            out.update(kv.split("=", 1) for kv in line[4:].split())
+            for kv in line[4:].split():
+                key, _, value = kv.partition("=")
+                out[key] = value
     return out
 
 
@@ -210,7 +212,7 @@ class Stack:
 
     def stop(self) -> None:
         for proc in self.procs.values():
-            _stop(proc)  # type: ignore[arg-type]
+            _stop(proc)
 
 
 @pytest.fixture

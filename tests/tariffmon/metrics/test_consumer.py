@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tariffmon import topic_reader
 from tariffmon.kafkaclient import client_config
 from tariffmon.metrics.consumer import ConsumerLag, ConsumerSensor, consumed_topics
+from tariffmon.settings import Settings
+from tariffmon.workerproc import WorkerProcess as BaseWorkerProcess
 from tests.conftest import MakeSettings
 from tests.kafka_helpers import produce_messages, produce_raw, wait_until
 from tests.tariffmon.streams.market import T0, ticks
@@ -23,10 +26,10 @@ from tests.worker_process import WorkerProcess
 pytestmark = pytest.mark.integration
 
 
-def _commit(settings: object, group: str, offsets: dict[TopicPartition, int]) -> None:
+def _commit(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:
     """Commit ``offsets`` for ``group`` as a consumer of that group would."""
-    consumer = KafkaConsumer(**client_config(settings.kafka),  # type: ignore[attr-defined]
-                             group_id=group, enable_auto_commit=False)
+    consumer = KafkaConsumer(**client_config(settings.kafka), group_id=group,
+                             enable_auto_commit=False)
     try:
         consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
     finally:
@@ -99,10 +102,11 @@ def test_a_failing_read_is_counted_and_keeps_the_last_figures(make_settings: Mak
         committed_offsets = staticmethod(topic_reader.committed_offsets)
         beginning_offsets = staticmethod(topic_reader.beginning_offsets)
 
-        def end_offsets(self, s: object, tps: object) -> dict[TopicPartition, int]:
+        def end_offsets(self, s: Settings, tps: Iterable[TopicPartition]
+                        ) -> dict[TopicPartition, int]:
             if self.fail:
                 raise OSError("broker went away")
-            return topic_reader.end_offsets(s, tps)  # type: ignore[arg-type]
+            return topic_reader.end_offsets(s, tps)
 
     source = Flaky()
     registry = CollectorRegistry()
@@ -140,7 +144,7 @@ def test_worker_backlog_shows_as_lag_that_drains_with_rebalance_commit_and_rate(
     produce_messages(settings, settings.topics.ticks, backlog)
     tick_topic = settings.topics.ticks
 
-    def lag(worker: WorkerProcess) -> float:
+    def lag(worker: BaseWorkerProcess) -> float:
         samples = _families(worker.metrics_text()).get("tariffmon_consumer_lag_messages", [])
         return sum(v for labels, v in samples if labels["topic"] == tick_topic)
 
@@ -163,7 +167,7 @@ def test_worker_backlog_shows_as_lag_that_drains_with_rebalance_commit_and_rate(
     assert rebalance_count >= 1
 
 
-def _alive(worker: WorkerProcess) -> object:
+def _alive(worker: BaseWorkerProcess) -> Callable[[], None]:
     def check() -> None:
         if not worker.running():
             raise AssertionError(f"worker exited: {worker.log_tail()}")
