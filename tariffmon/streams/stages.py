@@ -409,6 +409,8 @@ class ReactionStage:
         for a in res.reissued:
             # the same alert with a completed attribution: a new version, not a new move
             out.records.append(OutRecord.of(t.alerts, a, a.key, a.ts))
+            if self._metrics is not None:
+                self._metrics.observe_alert_attribution(a)
         for rej in res.rejected:
             if rej.request is not None and rej.reason in MEASURABLE_FROM_KAFKA:
                 # the engine no longer holds this headline's ticks, but Kafka does

@@ -7,7 +7,9 @@ import logging
 import faust
 from prometheus_client import CollectorRegistry
 
+from tariffmon import topic_reader
 from tariffmon.kafkaclient import ensure_topics
+from tariffmon.metrics import consumer as consumer_metrics
 from tariffmon.metrics.worker import WorkerMetrics, serve
 from tariffmon.settings import Settings
 from tariffmon.streams.agents import Pipeline
@@ -28,6 +30,8 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
     try:
         app = build_app(settings)
         pipeline = Pipeline(settings, app, metrics)
+        # lag, rebalances, commit latency, processing rate (a daemon thread and a sensor)
+        consumer_metrics.install(app, settings, registry, topic_reader)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
         try:
             worker.execute_from_commandline()
