@@ -301,12 +301,26 @@ class WorkerSettings(_Model):
     max_tick_ahead_s: int = Field(300, ge=0, le=86_400)
 
 
+#: The headline feeds polled when none are configured: public RSS on US-Japan trade, as
+#: ``NAME=URL`` (NAME is the headlines' source and the metric label).  Google News searches
+#: in English and in Japanese (entries of the last day, outlet named in each title) and NHK
+#: World's English news; the classifier picks the tariff stories out of them.  Set
+#: ``producer.feeds`` to replace them (``[]`` for none).
+DEFAULT_FEEDS = (
+    "googlenews-en=https://news.google.com/rss/search?q=Japan+tariffs+when:1d"
+    "&hl=en-US&gl=US&ceid=US:en",
+    "googlenews-ja=https://news.google.com/rss/search?q=%E9%96%A2%E7%A8%8E+%E6%97%A5%E7%B1%B3"
+    "+when:1d&hl=ja&gl=JP&ceid=JP:ja",
+    "nhkworld-en=https://www3.nhk.or.jp/nhkworld/en/news/feeds/",
+)
+
+
 class ProducerSettings(_Model):
     """Sources and the kafka-python producer."""
 
     tick_mode: Literal["stream", "poll"] = "stream"
     poll_interval_s: float = Field(60.0, gt=0)
-    feeds: list[str] = []
+    feeds: list[str] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
     feed_interval_s: float = Field(120.0, gt=0)
     linger_ms: int = Field(20, ge=0)
     batch_size: int = Field(256 * 1024, ge=1_024)
