@@ -194,6 +194,18 @@ class SymbolSettings(_Model):
         return TradingCalendar.parse(self.calendar)
 
 
+#: CME Globex hours (Sunday to Friday 17:00-16:00 Chicago time, a daily hour's halt) as a
+#: weekly UTC calendar.  Chicago's clock moves with US daylight saving, a weekly UTC calendar
+#: does not: this one is closed whenever the market is closed under either offset (opening
+#: Sunday 23:00, closing Friday 21:00, halted 21:00-23:00), so it never calls the market open
+#: while it is shut; from March to November the futures also trade 22:00-23:00 UTC, and a
+#: headline in that hour is measured from the next tick, flagged ``gap``.
+CME_GLOBEX_CALENDAR = (
+    "Sun 23:00 - Mon 21:00", "Mon 23:00 - Tue 21:00", "Tue 23:00 - Wed 21:00",
+    "Wed 23:00 - Thu 21:00", "Thu 23:00 - Fri 21:00",
+)
+
+
 def _default_symbols() -> list[SymbolSettings]:
     return [
         SymbolSettings(
@@ -203,6 +215,12 @@ def _default_symbols() -> list[SymbolSettings]:
         SymbolSettings(
             name="N225", yahoo="^N225",
             calendar=["Mon-Fri 00:00-02:30", "Mon-Fri 03:30-06:30"], staleness_s=300,
+            price_min=1_000.0, price_max=200_000.0,
+        ),
+        # CME's yen-denominated Nikkei 225 futures: they trade while Tokyo is shut, so a
+        # headline of the US evening is measured at once on them, not at Tokyo's reopen
+        SymbolSettings(
+            name="NIY", yahoo="NIY=F", calendar=list(CME_GLOBEX_CALENDAR), staleness_s=300,
             price_min=1_000.0, price_max=200_000.0,
         ),
     ]
@@ -286,12 +304,26 @@ class WorkerSettings(_Model):
     dead_letter_log_interval_s: float = Field(60.0, gt=0)
 
 
+#: The headline feeds polled when none are configured: public RSS on US-Japan trade, as
+#: ``NAME=URL`` (NAME is the headlines' source and the metric label).  Google News searches
+#: in English and in Japanese (entries of the last day, outlet named in each title) and NHK
+#: World's English news; the classifier picks the tariff stories out of them.  Set
+#: ``producer.feeds`` to replace them (``[]`` for none).
+DEFAULT_FEEDS = (
+    "googlenews-en=https://news.google.com/rss/search?q=Japan+tariffs+when:1d"
+    "&hl=en-US&gl=US&ceid=US:en",
+    "googlenews-ja=https://news.google.com/rss/search?q=%E9%96%A2%E7%A8%8E+%E6%97%A5%E7%B1%B3"
+    "+when:1d&hl=ja&gl=JP&ceid=JP:ja",
+    "nhkworld-en=https://www3.nhk.or.jp/nhkworld/en/news/feeds/",
+)
+
+
 class ProducerSettings(_Model):
     """Sources and the kafka-python producer."""
 
     tick_mode: Literal["stream", "poll"] = "stream"
     poll_interval_s: float = Field(60.0, gt=0)
-    feeds: list[str] = []
+    feeds: list[str] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
     feed_interval_s: float = Field(120.0, gt=0)
     linger_ms: int = Field(20, ge=0)
     batch_size: int = Field(256 * 1024, ge=1_024)

@@ -50,7 +50,8 @@ STUDY_DIRECTIONS: tuple[str, ...] = ("escalation", "de-escalation")
 DIRECTION_COLORS = {"escalation": "#c0392b", "de-escalation": "#1e8449", "neutral": "#7f8c8d"}
 _DIRECTION_ORDER = {d: i for i, d in enumerate(DIRECTION_COLORS)}
 #: units of the configured symbols' prices, for axis labels
-PRICE_UNITS = {"USDJPY": "JPY per USD", "N225": "index points", "NKD": "index points"}
+PRICE_UNITS = {"USDJPY": "JPY per USD", "N225": "index points", "NIY": "index points",
+               "NKD": "index points"}
 #: the price timeline draws at most this many points per symbol
 MAX_TIMELINE_POINTS = 20_000
 BEFORE_S = 1_800

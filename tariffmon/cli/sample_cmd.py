@@ -12,9 +12,11 @@ def register(sub: Any) -> None:
         "sample",
         help="regenerate the bundled sample (synthetic ticks and headlines, fixed seed)",
         description=(
-            "Write the bundled sample - USD/JPY and Nikkei 225 quotes at one-second "
-            "resolution from Wed 2 to Mon 7 April 2025 (UTC) and 30 headlines written for it - "
-            "as recorded-stream files into OUT. The same seed gives byte-identical files. "
+            "Write the bundled sample into OUT: USD/JPY, Nikkei 225 and Nikkei futures quotes "
+            "at one-second resolution from Wed 2 to Mon 7 April 2025 (UTC) and 30 headlines "
+            "written for it, as recorded-stream files, and labels.csv, what the classifier "
+            "rules in force and the story clustering make of each headline. The same seed "
+            "(and rules) give byte-identical files. "
             "See data/sample/README.md."
         ),
     )

@@ -5,8 +5,8 @@ the replayer and the backtest (``README.md``, "One contract"; topics and keys in
 ``docs/ARCHITECTURE.md``).  Wire format: one UTF-8 JSON object per Kafka value; ``ts`` and
 every other time is event time in integer milliseconds since the Unix epoch, UTC; ``v`` is the
 schema version; prices are in the quote currency of the symbol (JPY per USD for ``USDJPY``,
-index points for ``N225``); returns are natural-log returns (dimensionless); horizons and
-windows are in seconds; numbers are always finite.
+index points for ``N225`` and ``NIY``); returns are natural-log returns (dimensionless);
+horizons and windows are in seconds; numbers are always finite.
 
 Decoding never trusts its input: any problem raises :class:`~tariffmon.errors.ContractError`
 naming the field, the value and the rule.  Upper time bounds depend on "now", which this

@@ -43,7 +43,7 @@ DIRECTIONS: frozenset[str] = frozenset({"escalation", "de-escalation", "neutral"
 MOVE_DIRECTIONS: frozenset[str] = frozenset({"up", "down"})
 
 #: Default canonical symbols; the settings may add more and pass them in ``Limits``.
-DEFAULT_SYMBOLS: frozenset[str] = frozenset({"USDJPY", "N225"})
+DEFAULT_SYMBOLS: frozenset[str] = frozenset({"USDJPY", "N225", "NIY"})
 
 
 class PriceBands(Mapping[str, tuple[float, float]]):

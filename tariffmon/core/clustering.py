@@ -111,6 +111,12 @@ _SYNONYMS_RAW = (
     "talk talks negotiation negotiations meeting meetings",
     "impose imposes imposed slap slaps slapped",
     "japan japanese",
+    # the verbs of a policy announcement: "announces tariffs" / "unveils new tariff regime"
+    "announce announces announced unveil unveils unveiled declare declares declared",
+    # the levy itself: "24% tariff" / "24% duty" / "24% levy" is one measure
+    "tariff tariffs duty duties levy levies",
+    # the US side as headlines name it: "Trump", "US president", "Washington"
+    "trump president washington",
 )
 
 

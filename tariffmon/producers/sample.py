@@ -13,13 +13,19 @@ while the market is open (the calendars of the default settings), at most one pe
 * The Nikkei 225 starts at 35,700, trades only in Tokyo's sessions (00:00-02:30 and
   03:30-06:30 UTC, weekdays); its latent path is the yen move times a beta plus its own
   noise, so the overnight and lunch-break news arrives as an opening gap.
+* The Nikkei futures (``NIY``, CME's yen contract) follow the same latent path at a small
+  discount, in 5-point steps, on CME's nearly 24-hour calendar: they take the US-evening
+  news at once, hours before Tokyo's reopen.
 
 30 headlines, written for this sample (fictional wording, dates echoing the April 2025
 episode): tariff escalations (announcements, retaliation) and de-escalations (envoys, calls,
 talks) each followed by an injected reaction (a jump, then a drift, with higher volatility
 and tick activity), and non-tariff headlines (central banks, data releases, earnings) as
-negatives, some with their own modest moves.  The same story appears from two sources once,
-and one headline has no publication time (``ts_estimated``).
+negatives, some with their own modest moves.  The same story appears from two sources once
+(``repeats``), and one headline has no publication time (``ts_estimated``).  Which headlines
+are about tariffs, and which way, is what the classifier says: :func:`label_headlines` runs
+the pipeline's own headline desk over them and :func:`write_sample` writes its verdicts to
+``labels.csv``, so the sample's labels agree with the rules by construction.
 
 Everything derives from one ``numpy`` PCG64 generator seeded with :data:`DEFAULT_SEED`, so the
 same seed (and numpy version) gives byte-identical files.
@@ -27,16 +33,19 @@ same seed (and numpy version) gives byte-identical files.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from tariffmon.contract import SCHEMA_VERSION, Headline
+from tariffmon.assembly import CoreSetup, core_setup
+from tariffmon.contract import SCHEMA_VERSION, ClassifiedHeadline, Headline
 from tariffmon.core.calendar import TradingCalendar
 from tariffmon.producers.headlines.build import headline_id
 from tariffmon.recorded import RecordedEvent, write_events
+from tariffmon.settings import CME_GLOBEX_CALENDAR, load_settings
 
 DEFAULT_SEED = 20250402
 START = datetime(2025, 4, 2, 0, 0, tzinfo=UTC)
@@ -45,8 +54,16 @@ SOURCE = "sample"
 TICKS_FILE = "ticks.jsonl.gz"
 HEADLINES_FILE = "headlines.jsonl"
 
+LABELS_FILE = "labels.csv"
+LABEL_COLUMNS = ("utc", "id", "source", "is_tariff", "direction", "score", "tags", "story",
+                 "duplicate", "title")
+
 FX_CALENDAR = ["Sun 21:00 - Fri 21:00"]
 TOKYO_CALENDAR = ["Mon-Fri 00:00-02:30", "Mon-Fri 03:30-06:30"]
+FUTURES_CALENDAR = list(CME_GLOBEX_CALENDAR)
+#: log discount of the futures to the index (dividends until expiry), and CME's price step
+FUTURES_BASIS = -0.0025
+FUTURES_TICK = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +89,14 @@ class SampleHeadline:
     when: str  # "YYYY-MM-DD HH:MM:SS" UTC
     source: str
     title: str
-    kind: str  # escalation | de-escalation | tariff-other | central-bank | data | earnings
+    #: the injected moves per symbol; the Nikkei's also move the Nikkei futures (same latent
+    #: path).  Whether a headline is about tariffs, and which way, is not written here: the
+    #: labels file says what the classifier makes of it (:func:`label_headlines`).
     effects: dict[str, Effect] = field(default_factory=dict)
     ts_estimated: bool = False
+    #: ``when`` of the headline whose story this one repeats (another outlet's wording):
+    #: the story clustering must count the two once
+    repeats: str | None = None
 
 
 def _fx(jump: float, drift: float = 0.0, mins: int = 15, vol: float = 1.0) -> Effect:
@@ -84,100 +106,97 @@ def _fx(jump: float, drift: float = 0.0, mins: int = 15, vol: float = 1.0) -> Ef
 SCRIPT: tuple[SampleHeadline, ...] = (
     # --- Wednesday 2 April
     SampleHeadline("2025-04-02 01:30:00", "sample-wire",
-                   "Japan's household spending falls more than forecast in February", "data",
+                   "Japan's household spending falls more than forecast in February",
                    {"USDJPY": _fx(-2), "N225": _fx(-6)}),
     SampleHeadline("2025-04-02 04:10:00", "sample-news",
                    "Carmakers slip in Tokyo as investors brace for details of US auto tariffs",
-                   "tariff-other", {"USDJPY": _fx(-3, -4), "N225": _fx(-12, -20, 30, 1.5)}),
+                   {"USDJPY": _fx(-3, -4), "N225": _fx(-12, -20, 30, 1.5)}),
     SampleHeadline("2025-04-02 06:00:00", "sample-rss",
-                   "Game maker shares rise ahead of console launch showcase", "earnings",
+                   "Game maker shares rise ahead of console launch showcase",
                    {"N225": _fx(3)}),
     SampleHeadline("2025-04-02 12:15:00", "sample-wire",
                    "US private employers add more jobs than expected in March, payroll "
-                   "processor says", "data", {"USDJPY": _fx(8, 4, 10, 1.5)}),
+                   "processor says", {"USDJPY": _fx(8, 4, 10, 1.5)}),
     SampleHeadline("2025-04-02 14:00:00", "sample-news",
-                   "US factory orders edge up in February", "data", {}),
+                   "US factory orders edge up in February", {}),
     SampleHeadline("2025-04-02 20:10:00", "sample-wire",
                    "US president announces sweeping reciprocal tariffs, 24% on imports from "
-                   "Japan", "escalation",
+                   "Japan",
                    {"USDJPY": Effect(-45, -65, 40, 3.0, 90, 6),
                     "N225": Effect(-180, -140, 90, 2.0, 120, 6)}),
     SampleHeadline("2025-04-02 20:12:30", "sample-news",
                    "Japan faces 24% 'reciprocal' duty as Washington unveils new tariff regime",
-                   "escalation", {}),
+                   {}, repeats="2025-04-02 20:10:00"),
     SampleHeadline("2025-04-02 22:30:00", "sample-rss",
                    "Tokyo's trade minister calls US tariffs deeply regrettable, will seek "
-                   "exemption", "escalation", {"USDJPY": _fx(-5, -5)}),
+                   "exemption", {"USDJPY": _fx(-5, -5)}),
     # --- Thursday 3 April
     SampleHeadline("2025-04-03 00:05:00", "sample-wire",
-                   "Nikkei opens sharply lower as tariff shock hits exporters", "tariff-other",
+                   "Nikkei opens sharply lower as tariff shock hits exporters",
                    {"N225": Effect(0, -40, 30, 2.0, 60, 5)}),
     SampleHeadline("2025-04-03 01:20:00", "sample-news",
                    "Japan's prime minister says all options on the table in response to US "
-                   "levies", "escalation",
+                   "levies",
                    {"USDJPY": _fx(-10, -8, 20, 2.0), "N225": _fx(-35, -30, 20, 2.0)}),
     SampleHeadline("2025-04-03 02:45:00", "sample-rss",
                    "Automaker shares tumble as 25% US levy on imported cars takes effect",
-                   "escalation", {"USDJPY": _fx(-12, -6), "N225": _fx(-60, -20, 30, 1.5)}),
+                   {"USDJPY": _fx(-12, -6), "N225": _fx(-60, -20, 30, 1.5)}),
     SampleHeadline("2025-04-03 05:40:00", "sample-wire",
                    "Bank of Japan governor says watching markets closely, declines to comment "
-                   "on currency levels", "central-bank", {"USDJPY": _fx(6, 3)}),
+                   "on currency levels", {"USDJPY": _fx(6, 3)}),
     SampleHeadline("2025-04-03 08:30:00", "sample-news",
-                   "Euro zone services activity revised higher in March survey", "data", {}),
+                   "Euro zone services activity revised higher in March survey", {}),
     SampleHeadline("2025-04-03 09:10:00", "sample-rss",
-                   "European central bank policymakers see case for April rate cut",
-                   "central-bank", {}),
+                   "European central bank policymakers see case for April rate cut", {}),
     SampleHeadline("2025-04-03 10:00:00", "sample-rss",
                    "Japanese exporters weigh shifting production to US amid tariff threat",
-                   "tariff-other", {}, ts_estimated=True),
+                   {}, ts_estimated=True),
     SampleHeadline("2025-04-03 12:30:00", "sample-wire",
-                   "US weekly jobless claims fall to 219,000", "data", {"USDJPY": _fx(5)}),
+                   "US weekly jobless claims fall to 219,000", {"USDJPY": _fx(5)}),
     SampleHeadline("2025-04-03 14:00:00", "sample-news",
-                   "US services index slows to lowest since last summer", "data",
+                   "US services index slows to lowest since last summer",
                    {"USDJPY": _fx(-6, -12, 20, 1.5)}),
     SampleHeadline("2025-04-03 18:30:00", "sample-rss",
                    "Fed vice chair says import duties may lift inflation and slow growth",
-                   "central-bank", {"USDJPY": _fx(-6, -4)}),
+                   {"USDJPY": _fx(-6, -4)}),
     # --- Friday 4 April
     SampleHeadline("2025-04-04 00:30:00", "sample-wire",
                    "Japan's top government spokesman says will respond appropriately to "
-                   "currency moves", "central-bank", {"USDJPY": _fx(8, 4)}),
+                   "currency moves", {"USDJPY": _fx(8, 4)}),
     SampleHeadline("2025-04-04 02:00:00", "sample-news",
-                   "China announces 34% retaliatory tariff on all US goods", "escalation",
+                   "China announces 34% retaliatory tariff on all US goods",
                    {"USDJPY": Effect(-35, -40, 25, 2.5, 60, 10),
                     "N225": Effect(-110, -90, 25, 2.0, 60, 10)}),
     SampleHeadline("2025-04-04 05:15:00", "sample-rss",
                    "Electronics group raises full-year profit outlook on strong games sales",
-                   "earnings", {"N225": _fx(10)}),
+                   {"N225": _fx(10)}),
     SampleHeadline("2025-04-04 12:30:00", "sample-wire",
-                   "US economy adds 228,000 jobs in March; unemployment rate 4.2%", "data",
+                   "US economy adds 228,000 jobs in March; unemployment rate 4.2%",
                    {"USDJPY": Effect(18, -10, 30, 2.0, 45, 3)}),
     SampleHeadline("2025-04-04 15:25:00", "sample-news",
                    "Fed chair warns tariff increases larger than expected, so may be the "
-                   "economic effects", "central-bank", {"USDJPY": _fx(-14, -10, 20, 1.5)}),
+                   "economic effects", {"USDJPY": _fx(-14, -10, 20, 1.5)}),
     SampleHeadline("2025-04-04 16:40:00", "sample-rss",
                    "Japan's prime minister to speak with US president by phone on tariffs",
-                   "de-escalation", {"USDJPY": _fx(15, 10, 20, 1.5)}),
+                   {"USDJPY": _fx(15, 10, 20, 1.5)}),
     # --- weekend: FX and Tokyo closed, the reaction shows as a gap at the reopen
     SampleHeadline("2025-04-05 09:00:00", "sample-wire",
                    "Japan to send economy minister to Washington as tariff negotiator",
-                   "de-escalation", {"USDJPY": _fx(25), "N225": _fx(60)}),
+                   {"USDJPY": _fx(25), "N225": _fx(60)}),
     SampleHeadline("2025-04-05 14:30:00", "sample-news",
-                   "US 10% baseline tariff takes effect at ports of entry", "escalation",
+                   "US 10% baseline tariff takes effect at ports of entry",
                    {"USDJPY": _fx(-10), "N225": _fx(-40)}),
     # --- Sunday reopen and Monday
     SampleHeadline("2025-04-06 22:10:00", "sample-rss",
-                   "US commerce secretary says tariffs will not be postponed", "escalation",
+                   "US commerce secretary says tariffs will not be postponed",
                    {"USDJPY": _fx(-25, -20, 20, 2.0), "N225": _fx(-90, -60)}),
     SampleHeadline("2025-04-06 23:50:00", "sample-news",
                    "Stock index futures slump in early Asian trade on recession fears",
-                   "data", {"USDJPY": _fx(-15, -10), "N225": _fx(-80, -40)}),
+                   {"USDJPY": _fx(-15, -10), "N225": _fx(-80, -40)}),
     SampleHeadline("2025-04-07 00:10:00", "sample-wire",
-                   "Tokyo stocks extend slide at the open as tariff rout deepens",
-                   "tariff-other", {}),
+                   "Tokyo stocks extend slide at the open as tariff rout deepens", {}),
     SampleHeadline("2025-04-07 00:40:00", "sample-news",
                    "Japan and US agree to start tariff talks, Japanese premier says after call",
-                   "de-escalation",
                    {"USDJPY": Effect(22, 25, 15, 2.0, 40, 5),
                     "N225": Effect(90, 110, 15, 2.0, 40, 5)}),
 )
@@ -258,8 +277,32 @@ def _effect_arrays(n: int, t0_ms: int, symbol: str,
     return add, vol, boost
 
 
+def _futures_activity() -> dict[int, float]:
+    # busiest while Tokyo trades, then in US cash hours; thin in between and late in the US day
+    table = {}
+    for h in range(24):
+        if h < 7:
+            table[h] = 0.20
+        elif h < 13:
+            table[h] = 0.06
+        elif h < 20:
+            table[h] = 0.10
+        else:
+            table[h] = 0.04
+    return table
+
+
+def _round_to(prices: np.ndarray, step: float) -> np.ndarray:
+    out: np.ndarray = np.round(prices / step) * step
+    return out
+
+
 def generate(seed: int = DEFAULT_SEED) -> tuple[list[RecordedEvent], list[RecordedEvent]]:
-    """The sample's (tick events, headline events), each sorted by event time."""
+    """The sample's (tick events, headline events), each sorted by event time.
+
+    Neither depends on the classifier or the settings: the labels are made separately
+    (:func:`label_headlines`).
+    """
     rng = np.random.Generator(np.random.PCG64(seed))
     t0_ms = int(START.timestamp()) * 1000
     n = int((END - START).total_seconds())
@@ -268,10 +311,12 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[RecordedEvent], list[Record
 
     fx_cal = TradingCalendar.parse(FX_CALENDAR)
     tk_cal = TradingCalendar.parse(TOKYO_CALENDAR)
+    fut_cal = TradingCalendar.parse(FUTURES_CALENDAR)
     # the calendars are defined per minute: evaluate once a minute and spread
     minutes = ts_ms[::60]
     fx_open = np.repeat([fx_cal.is_open(int(t)) for t in minutes], 60)[:n]
     tk_open = np.repeat([tk_cal.is_open(int(t)) for t in minutes], 60)[:n]
+    fut_open = np.repeat([fut_cal.is_open(int(t)) for t in minutes], 60)[:n]
 
     # USD/JPY latent path: session volatility, Student-t increments (unit variance)
     t_df = 5.0
@@ -296,19 +341,35 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[RecordedEvent], list[Record
     take_fx = fx_open & (u_fx < act_fx)
     take_nk = tk_open & (u_nk < act_nk)
 
+    # Nikkei futures: the index's latent path (so news moves them at once, while the index
+    # waits for Tokyo's open) at a small discount, quoted in CME's 5-point ticks.  Drawn after
+    # the other symbols' numbers, so their ticks do not depend on the futures.
+    u_fut = rng.random(n)
+    act_fut = np.minimum(0.95, _hour_profile(secs, _futures_activity()) + 0.6 * boost_nk)
+    take_fut = fut_open & (u_fut < act_fut)
+    fut_prices = _round_to(np.exp(log_nk + FUTURES_BASIS), FUTURES_TICK)
+
     ticks: list[RecordedEvent] = []
-    models = (("USDJPY", np.exp(log_fx), take_fx, 3), ("N225", np.exp(log_nk), take_nk, 2))
-    # within a second, USD/JPY comes before the Nikkei
+    models = (("USDJPY", np.exp(log_fx), take_fx, 3), ("N225", np.exp(log_nk), take_nk, 2),
+              ("NIY", fut_prices, take_fut, 0))
+    # within a second: USD/JPY, then the Nikkei, then its futures
     rows = sorted((int(i), k) for k, (_, _, take, _) in enumerate(models)
                   for i in np.flatnonzero(take))
     for i, k in rows:
         name, prices, _, decimals = models[k]
         ts = int(ts_ms[i])
+        price = round(float(prices[i]), decimals)
         # Tick(...).to_dict() spelled out: dataclasses.asdict is too slow for 10^5 ticks
         value = {"v": SCHEMA_VERSION, "symbol": name, "ts": ts,
-                 "price": round(float(prices[i]), decimals), "source": SOURCE, "kind": "quote"}
+                 "price": float(price) if decimals else int(price),
+                 "source": SOURCE, "kind": "quote"}
         ticks.append(RecordedEvent("ticks", name, ts, value))
 
+    return ticks, headline_events()
+
+
+def headline_events() -> list[RecordedEvent]:
+    """The script's headlines as recorded events, sorted by event time (no randomness)."""
     heads: list[RecordedEvent] = []
     for h in SCRIPT:
         ts = _utc_ms(h.when)
@@ -318,14 +379,48 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[RecordedEvent], list[Record
                         title=h.title, ts_estimated=True if h.ts_estimated else None)
         heads.append(RecordedEvent("headlines", head.key, ts, head.to_dict()))
     heads.sort(key=lambda e: e.ts)
-    return ticks, heads
+    return heads
 
 
-def write_sample(out_dir: str | Path, seed: int = DEFAULT_SEED) -> dict[str, int]:
-    """Generate the sample into ``out_dir``; returns file name -> events written."""
+def label_headlines(heads: list[RecordedEvent], setup: CoreSetup) -> list[ClassifiedHeadline]:
+    """What the pipeline makes of each headline: the classifier's verdict and story cluster.
+
+    The same :class:`~tariffmon.core.headlines.HeadlineDesk` as the worker and the backtest,
+    over the headlines in time order, so the labels agree with them by construction, whatever
+    the rules in force.
+    """
+    desk = setup.new_desk()
+    return [desk.process(Headline.from_dict(e.value))[0] for e in heads]
+
+
+def write_labels(path: Path, labels: list[ClassifiedHeadline]) -> int:
+    """The labels as CSV (one row per headline, in time order); returns rows written."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(LABEL_COLUMNS)
+        for ch in labels:
+            utc = datetime.fromtimestamp(ch.ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            w.writerow([
+                utc, ch.id, ch.source, str(ch.is_tariff).lower(), ch.direction,
+                f"{ch.score:g}", " ".join(ch.tags), ch.cluster_id, str(ch.duplicate).lower(),
+                ch.title,
+            ])
+    return len(labels)
+
+
+def write_sample(
+    out_dir: str | Path, seed: int = DEFAULT_SEED, setup: CoreSetup | None = None
+) -> dict[str, int]:
+    """Generate the sample into ``out_dir``; returns file name -> events (or rows) written.
+
+    ``setup`` is the core whose classifier and story clustering label the headlines; by
+    default the one of :func:`~tariffmon.settings.load_settings`.
+    """
     out = Path(out_dir)
     ticks, heads = generate(seed)
+    setup = setup if setup is not None else core_setup(load_settings())
     return {
         TICKS_FILE: write_events(out / TICKS_FILE, ticks),
         HEADLINES_FILE: write_events(out / HEADLINES_FILE, heads),
+        LABELS_FILE: write_labels(out / LABELS_FILE, label_headlines(heads, setup)),
     }

@@ -144,6 +144,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     for i in range(5):
         wm.observe_tick(_tick("USDJPY", old_ms + i * 1000, 149.0 + i / 100), processed_at_s=now)
         wm.observe_tick(_tick("N225", old_ms + i * 1000, 36000.0 + i), processed_at_s=now)
+        wm.observe_tick(_tick("NIY", old_ms + i * 1000, 35900.0 + 5 * i), processed_at_s=now)
     wm.dead_letter(settings.topics.ticks, "bad_json")
     pm.fetch_ok("yfinance", now - 3_600)  # the last success an hour ago
 
@@ -251,7 +252,7 @@ def test_rules_evaluate_without_errors(fed: Fed) -> None:
 def test_symbol_variable_lists_the_symbols(fed: Fed) -> None:
     body = fed.prom.api("label/symbol/values", {"match[]": "tariffmon_last_price"})
     assert body["status"] == "success"
-    assert set(body["data"]) == {"USDJPY", "N225"}
+    assert set(body["data"]) == {"USDJPY", "N225", "NIY"}
 
 
 @pytest.mark.integration

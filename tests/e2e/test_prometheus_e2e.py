@@ -1,6 +1,6 @@
 """End to end: a replay through the real broker, a real worker, a real Prometheus.
 
-The bundled sample (``data/sample``: ~124k ticks and 30 headlines, 2-7 April 2025) is
+The bundled sample (``data/sample``: ~156k ticks and 30 headlines, 2-7 April 2025) is
 published by ``tariffmon replay --speed max`` (subprocesses) to topics of this test; a real
 ``tariffmon worker`` subprocess processes it; Debian's ``prometheus`` scrapes the worker every
 second with config/prometheus/rules loaded.

@@ -15,9 +15,10 @@ def test_defaults_load() -> None:
     assert isinstance(s, Settings)
     assert s.kafka.bootstrap_servers == "127.0.0.1:9092"
     assert s.kafka.security_protocol == "PLAINTEXT"
-    assert s.symbol_names() == frozenset({"USDJPY", "N225"})
+    assert s.symbol_names() == frozenset({"USDJPY", "N225", "NIY"})
     assert s.symbol("USDJPY").yahoo == "JPY=X"
     assert s.symbol("N225").yahoo == "^N225"
+    assert s.symbol("NIY").yahoo == "NIY=F"
     assert s.engine.horizons_s == [60, 300, 900, 3600]
     assert s.engine.baseline_s == 7_200
     assert s.metrics.host == "127.0.0.1"

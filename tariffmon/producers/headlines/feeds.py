@@ -1,4 +1,8 @@
-"""RSS 2.0 and Atom feeds, parsed with feedparser from bytes fetched by a function passed in."""
+"""RSS 2.0 and Atom feeds, parsed with feedparser from bytes fetched by a function passed in.
+
+The live fetch is :func:`fetch_url`; the poller takes it as an argument, so tests feed it
+recorded payloads instead.  The feeds polled by default are ``settings.DEFAULT_FEEDS``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from urllib.parse import urlparse
 import feedparser
 
 from tariffmon.contract import Headline
+from tariffmon.core.text import normalize_cased
 from tariffmon.producers.errors import SourceError
 from tariffmon.producers.headlines.build import make_headline
 
@@ -70,6 +75,23 @@ def _entry_time_ms(entry: Any) -> int | None:
     return None
 
 
+def _without_outlet(title: str, entry: Any) -> str:
+    """The title without a trailing " - Outlet" when the entry names that outlet itself.
+
+    News aggregators (Google News) append the outlet to every title and name it again in the
+    entry's ``<source>``: dropped, it neither reaches the classifier (an outlet called "The
+    Japan Times" would count as the entity Japan) nor splits one wording into many ids.
+    """
+    src = entry.get("source")
+    outlet = normalize_cased(src.get("title") or "") if isinstance(src, dict) else ""
+    clean = normalize_cased(title or "")
+    if outlet:
+        for sep in (" - ", " | "):
+            if clean.endswith(sep + outlet) and len(clean) > len(sep + outlet):
+                return clean[: -len(sep + outlet)].rstrip()
+    return title
+
+
 def parse_feed(content: bytes, source: str, fetched_ms: int) -> tuple[list[Headline], int]:
     """Headlines of a feed document and the number of entries skipped as unusable.
 
@@ -91,7 +113,8 @@ def parse_feed(content: bytes, source: str, fetched_ms: int) -> tuple[list[Headl
     for entry in entries:
         try:
             out.append(make_headline(
-                entry.get("title", ""), source, _entry_time_ms(entry), fetched_ms,
+                _without_outlet(entry.get("title", ""), entry), source, _entry_time_ms(entry),
+                fetched_ms,
                 url=entry.get("link"), summary=entry.get("summary"),
             ))
         except SourceError as exc:

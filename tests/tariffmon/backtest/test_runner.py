@@ -47,7 +47,7 @@ def _encoded(result: BacktestResult) -> tuple[list[bytes], list[bytes]]:
 
 def test_sample_gives_reactions_for_every_measured_headline(sample: BacktestResult) -> None:
     c = sample.counts
-    assert c.ticks == 124_113 and c.headlines == 30 and c.invalid_total == 0
+    assert c.ticks == 156_078 and c.headlines == 30 and c.invalid_total == 0
     assert c.rejected_total == 0 and c.reactions == len(sample.reactions) > 100
     measured = sample.measured_headlines()
     assert c.requests == len(measured) * len(sample.symbols)
@@ -58,8 +58,21 @@ def test_sample_gives_reactions_for_every_measured_headline(sample: BacktestResu
     assert len(keys) + c.pending == c.requests * horizons
     order = [(r.t0, r.headline_id, r.symbol, r.horizon_s) for r in sample.reactions]
     assert order == sorted(order)
-    assert set(sample.prices) == {"USDJPY", "N225"}
-    assert len(sample.prices["USDJPY"]) + len(sample.prices["N225"]) == c.ticks
+    assert set(sample.prices) == {"USDJPY", "N225", "NIY"}
+    assert sum(len(p) for p in sample.prices.values()) == c.ticks
+
+
+def test_sample_story_told_twice_is_measured_once(sample: BacktestResult) -> None:
+    # the 2 April announcement comes from two outlets 2.5 minutes apart (data/sample/README.md)
+    by_title = {h.title: h for h in sample.headlines}
+    first = by_title[
+        "US president announces sweeping reciprocal tariffs, 24% on imports from Japan"
+    ]
+    repeat = by_title["Japan faces 24% 'reciprocal' duty as Washington unveils new tariff regime"]
+    assert repeat.duplicate and repeat.cluster_id == first.id and not first.duplicate
+    assert sample.counts.duplicate_headlines == 1
+    measured = {r.headline_id for r in sample.reactions}
+    assert first.id in measured and repeat.id not in measured
 
 
 def test_sample_classification_is_sane(sample: BacktestResult) -> None:
@@ -91,6 +104,10 @@ def test_reciprocal_tariff_announcement_moves_usdjpy_down(sample: BacktestResult
     assert one_min.ret < -0.001 and one_min.significant
     # Tokyo is closed at 20:10 UTC: the Nikkei's answer waits for the reopen
     assert r[("N225", 60)].gap and r[("N225", 60)].t_start > RECIPROCAL_T0
+    # while its futures trade on CME and take the news at once
+    futures = r[("NIY", 60)]
+    assert not futures.gap and futures.t_start == RECIPROCAL_T0
+    assert futures.ret < -0.01 and futures.significant
 
 
 def test_backtest_is_deterministic_and_ignores_file_order(sample: BacktestResult) -> None:
@@ -160,7 +177,7 @@ def test_truncated_gzip_stops_the_run_and_keeps_what_was_read(tmp_path: Path) ->
     assert f"{cut}: reading stopped at line {err.error.line}" in str(err)
     partial = err.result
     assert partial.read_error is err.error
-    assert 0 < partial.counts.ticks < 124_113 and partial.counts.invalid_total == 0
+    assert 0 < partial.counts.ticks < 156_078 and partial.counts.invalid_total == 0
     assert sum(seen) == total_bytes([cut, SAMPLE_FILES[1]])
 
 

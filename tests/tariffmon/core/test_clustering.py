@@ -165,3 +165,37 @@ def test_restore_rebuilds_state_after_a_restart() -> None:
     assert after.assign("nikkei-7", T0, normalize(NIKKEI)) == ("reuters-1", True)
     assert after.assign("kyodo-3", T0 + 2 * MIN, normalize(KYODO)) == ("reuters-1", True)
     assert after.assign("x", T0 + 3 * MIN, normalize(OTHER)) == ("x", False)
+
+
+# The same announcement as two outlets word it: another verb, another word for the levy,
+# another name for the US side.  Each pair is one story.
+REWORDED_PAIRS = [
+    ("US president announces sweeping reciprocal tariffs, 24% on imports from Japan",
+     "Japan faces 24% 'reciprocal' duty as Washington unveils new tariff regime"),
+    ("Trump unveils 25% levy on imported cars and parts",
+     "US president announces 25% tariffs on car imports"),
+    ("Washington declares 10% baseline duty on all imports",
+     "Trump announces 10% baseline tariff on all imports"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), REWORDED_PAIRS)
+def test_a_reworded_announcement_is_the_same_story(first: str, second: str) -> None:
+    for a, b in ((first, second), (second, first)):
+        c = _clusterer()
+        c.assign("a", T0, normalize(a))
+        assert c.assign("b", T0 + 2 * MIN, normalize(b)) == ("a", True), (a, b)
+
+
+def test_announcements_of_different_measures_stay_apart() -> None:
+    # the shared verbs and the levy's names must not merge different measures or actors
+    c = _clusterer()
+    stories = [
+        "US president announces sweeping reciprocal tariffs, 24% on imports from Japan",
+        "China announces 34% retaliatory tariff on all US goods",
+        "Trump unveils 25% levy on imported cars and parts",
+        "Japan announces support package for exporters hit by US duties",
+        "Trump rolls back tariffs on smartphones and computers",
+    ]
+    results = [c.assign(f"h{i}", T0 + i * MIN, normalize(s)) for i, s in enumerate(stories)]
+    assert results == [(f"h{i}", False) for i in range(len(stories))]
