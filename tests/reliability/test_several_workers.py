@@ -63,16 +63,17 @@ PARTITIONS = 6
 #: aiokafka's default partitioners): 0 TOPIX, 1 USDJPY, 2 EURJPY GBPJPY, 3 HSI,
 #: 4 N225 AUDJPY, 5 NKD
 SYMBOLS = ("TOPIX", "USDJPY", "EURJPY", "GBPJPY", "HSI", "N225", "AUDJPY", "NKD")
-#: 2025-04-02 17:30 UTC: two hours of baseline before the reciprocal-tariff announcement
+#: 2025-04-02 18:10 UTC: two hours of baseline before the reciprocal-tariff announcement
 #: (20:10) and its follow-ups until the Tokyo morning
-START = 1_743_615_000_000
-HOURS = 8
+START = 1_743_617_400_000
+HOURS = 6
 END = START + HOURS * 3_600_000
-TICK_EVERY_S = 6
-#: event time per wall second of the replay: 8 h in about 24 s
-SPEED = 1_200.0
+TICK_EVERY_S = 10
+#: event time per wall second of the replay: 6 h in about 36 s
+SPEED = 600.0
 COMMIT_INTERVAL_S = 0.5
 SESSION_TIMEOUT_S = 6.0
+STOP_TIMEOUT_S = 120.0
 
 
 def partition_of(key: str, partitions: int = PARTITIONS) -> int:
@@ -217,6 +218,18 @@ class AssignmentWatch:
             self.errors.append(exc)
         finally:
             admin.close()
+
+    def wait_for_member(self, client: str, timeout: float) -> Generation:
+        """The first stable generation in which ``client`` holds symbol partitions."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert not self.errors, self.errors
+            for gen in reversed(self.generations):
+                if any(gen.members.get(client, {}).values()):
+                    return gen
+            time.sleep(0.1)
+        raise AssertionError(f"{client} got no partitions in {timeout:g}s: "
+                             f"{self.generations[-3:]}")
 
     def wait_for(self, clients: set[str], timeout: float) -> Generation:
         """The first stable generation whose members are exactly ``clients``."""
@@ -447,6 +460,7 @@ def test_ticks_and_requests_partitions_go_to_one_worker(
 ) -> None:
     settings = day_settings(make_settings)
     day = make_day(settings)
+    t0 = time.monotonic()
     watch = AssignmentWatch(settings).start()
     names = ["w1", "w2", "w3"]
     try:
@@ -455,16 +469,20 @@ def test_ticks_and_requests_partitions_go_to_one_worker(
             started.append(w)
             w.start()
         gen = watch.wait_for(set(names), timeout=90)
+        print(f"stable group of three after {time.monotonic() - t0:.1f}s")
         check_copartitioned(settings, gen)
         # the assignor balances the six partitions: two each
         assert all(len(gen.partitions(n, settings.topics.ticks)) == 2 for n in names), gen
         feed = Replay(settings, day.events, speed=None)
         feed.start()
         feed.finish(timeout=120)
+        print(f"replayed after {time.monotonic() - t0:.1f}s")
         group = GroupProbe(settings)
         try:
             wait_for_reactions(settings, day.ref.reactions, timeout=240)
+            print(f"reactions complete after {time.monotonic() - t0:.1f}s")
             wait_until_consumed(settings, group, started, timeout=120)
+            print(f"consumed after {time.monotonic() - t0:.1f}s")
         finally:
             group.close()
         scrapes = {n: scrape(w) for n, w in zip(names, started, strict=True)}
@@ -528,6 +546,7 @@ def test_join_leave_and_kill_during_a_replay(
         by_name[name] = w
         w.start()
 
+    t0 = time.monotonic()
     try:
         for name in first:
             start(name)
@@ -548,15 +567,22 @@ def test_join_leave_and_kill_during_a_replay(
             if action == "join":
                 start(name)
                 alive.add(name)
+                # the next step only once the newcomer holds its share: so that the group
+                # really is that large for a while (a kill may still be listed, expiring)
+                watch.wait_for_member(name, timeout=90)
             else:
                 scrapes.setdefault(name, []).append(scrape(by_name[name]))
                 if action == "term":
-                    code = by_name[name].stop()
+                    # a clean stop finishes the batch in hand (which may be rebuilding
+                    # partitions after the last rebalance) and commits: on a loaded
+                    # machine that takes longer than the usual 30 s
+                    code = by_name[name].stop(timeout=STOP_TIMEOUT_S)
                     assert code == 0, f"{name} exited with {code}: {by_name[name].log_tail()}"
                 else:
                     by_name[name].kill()
                 alive.discard(name)
-            report.append(f"{action} {name} at {at / total:.0%} of the ticks committed "
+            report.append(f"{time.monotonic() - t0:.0f}s: {action} {name} at "
+                          f"{at / total:.0%} of the ticks committed "
                           f"(replay {'running' if feed.is_alive() else 'done'})")
         feed.finish(timeout=180)
         remaining = [by_name[n] for n in sorted(alive)]
@@ -565,7 +591,7 @@ def test_join_leave_and_kill_during_a_replay(
         for n in sorted(alive):
             scrapes.setdefault(n, []).append(scrape(by_name[n]))
         for w in remaining:
-            assert w.stop() == 0, w.log_tail()
+            assert w.stop(timeout=STOP_TIMEOUT_S) == 0, w.log_tail()
     finally:
         group.close()
         watch.stop()
