@@ -74,6 +74,10 @@ SPEED = 600.0
 COMMIT_INTERVAL_S = 0.5
 SESSION_TIMEOUT_S = 6.0
 STOP_TIMEOUT_S = 120.0
+#: a started worker serves /metrics, joins the group and gets its partitions, and the
+#: group's commits reach the next step's moment, within this (on a loaded machine a worker
+#: took over 60 s to serve /metrics and over 90 s to join)
+JOIN_TIMEOUT_S = 180.0
 
 
 def partition_of(key: str, partitions: int = PARTITIONS) -> int:
@@ -467,8 +471,8 @@ def test_ticks_and_requests_partitions_go_to_one_worker(
         for name in names:
             w = WorkerProcess(worker_settings(settings, name), tmp_path / f"{name}.log")
             started.append(w)
-            w.start()
-        gen = watch.wait_for(set(names), timeout=90)
+            w.start(timeout=JOIN_TIMEOUT_S)
+        gen = watch.wait_for(set(names), timeout=JOIN_TIMEOUT_S)
         print(f"stable group of three after {time.monotonic() - t0:.1f}s")
         check_copartitioned(settings, gen)
         # the assignor balances the six partitions: two each
@@ -501,8 +505,9 @@ def test_ticks_and_requests_partitions_go_to_one_worker(
 
 
 #: (workers at most, seed of the moments).  Each schedule's steps happen at the group's
-#: committed fraction of the day's ticks drawn from the seed, in the order given
-SCHEDULES = [(2, 1), (2, 2), (3, 1), (3, 2)]
+#: committed fraction of the day's ticks drawn from the seed, in the order given; with
+#: three workers, seed 3 stops one cleanly before killing the other, seed 7 the reverse
+SCHEDULES = [(2, 1), (3, 3), (3, 7)]
 
 
 def schedule(most: int, rnd: random.Random) -> tuple[list[str], list[tuple[str, str]]]:
@@ -544,18 +549,18 @@ def test_join_leave_and_kill_during_a_replay(
         w = WorkerProcess(worker_settings(settings, name), tmp_path / f"{name}.log")
         started.append(w)
         by_name[name] = w
-        w.start()
+        w.start(timeout=JOIN_TIMEOUT_S)
 
     t0 = time.monotonic()
     try:
         for name in first:
             start(name)
-        watch.wait_for(set(first), timeout=90)
+        watch.wait_for(set(first), timeout=JOIN_TIMEOUT_S)
         feed = Replay(settings, day.events, speed=SPEED)
         feed.start()
         alive = set(first)
         for (action, name), goal in zip(steps, goals, strict=True):
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + JOIN_TIMEOUT_S
             while committed_total(group, settings.topics.ticks) < goal * total:
                 for n in alive:
                     if not by_name[n].running():
@@ -569,7 +574,7 @@ def test_join_leave_and_kill_during_a_replay(
                 alive.add(name)
                 # the next step only once the newcomer holds its share: so that the group
                 # really is that large for a while (a kill may still be listed, expiring)
-                watch.wait_for_member(name, timeout=90)
+                watch.wait_for_member(name, timeout=JOIN_TIMEOUT_S)
             else:
                 scrapes.setdefault(name, []).append(scrape(by_name[name]))
                 if action == "term":
