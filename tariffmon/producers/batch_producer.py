@@ -1,0 +1,254 @@
+"""Replay's producer: aiokafka's batch API behind the same synchronous face as TopicProducer.
+
+kafka-python spends ~50 µs of Python per ``send()``, which caps a replay at ~20k msgs/s
+whatever the batching.  aiokafka lets us fill a record batch ourselves (``create_batch``,
+an append into its C batch builder) and hand it over whole (``send_batch``), so the per
+record cost is the append alone.  The live producers stay on kafka-python; both clients take
+their settings from :func:`tariffmon.kafkaclient.producer_spec` (acks from all in-sync
+replicas, idempotence, compression, batching, timeouts, security).
+
+How it works, on one thread (no second thread fighting the replay loop for the GIL): the
+caller appends each record to the open batch of its partition, chosen by the key as Kafka's
+default partitioner does (murmur2: the partition kafka-python and Faust give that key).  A
+full batch is submitted with ``send_batch`` by running the producer's private asyncio loop
+until aiokafka has taken it; while the loop runs, aiokafka also sends what is queued and
+reads acknowledgements.  It keeps one batch per partition queued and one request per broker
+in flight, retried (idempotent, so without duplicates) until acknowledged or expired, so the
+order of each key is the order of the calls.  :meth:`BatchProducer.ship` submits every open
+batch and runs the loop until they are answered: a paced replay calls it before it sleeps.
+An acknowledgement or a failure is counted for every record of the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaError as AIOKafkaError
+from aiokafka.partitioner import murmur2
+
+from tariffmon.errors import BrokerError
+from tariffmon.kafkaclient import aiokafka_producer_config, describe, unreachable
+from tariffmon.producers.errors import DeliveryError
+from tariffmon.producers.kafka_producer import error_kind
+from tariffmon.producers.metrics import ProducerMetrics
+from tariffmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: a record that cannot be appended to an empty batch: larger than producer.batch_size
+_TOO_LARGE = "RecordTooLarge"
+
+
+class BatchProducer:
+    """Publish bytes with event-time timestamps through aiokafka batches, counting outcomes.
+
+    The same counting as :class:`~tariffmon.producers.kafka_producer.TopicProducer`: ``sent``
+    records handed over, ``acked`` those Kafka acknowledged, ``failed`` those it finally
+    rejected (by error kind in ``failures_by_kind``).  One thread uses it: its asyncio loop
+    runs only inside the calls.
+    """
+
+    def __init__(self, settings: Settings, metrics: ProducerMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.sent = 0
+        self.acked = 0
+        self.failed = 0
+        self.failures_by_kind: dict[str, int] = {}
+        self._closed = False
+        # per partition: the batch being filled and how many records it holds
+        self._open: dict[tuple[str, int], Any] = {}
+        self._counts: dict[tuple[str, int], int] = {}
+        self._partition_of: dict[tuple[str, bytes | None], int] = {}
+        self._partitions: dict[str, int] = {}
+        self._round_robin = 0
+        self._loop = asyncio.new_event_loop()
+        self._changed: asyncio.Event | None = None
+        try:
+            self._producer: AIOKafkaProducer = self._run(self._start())
+        except BaseException:
+            self._loop.close()
+            raise
+
+    def _run(self, coro: Any) -> Any:
+        return self._loop.run_until_complete(coro)
+
+    async def _start(self) -> AIOKafkaProducer:
+        self._changed = asyncio.Event()
+        kafka = self.settings.kafka
+        producer = AIOKafkaProducer(**aiokafka_producer_config(self.settings))
+        try:
+            await asyncio.wait_for(producer.start(), kafka.connect_timeout_s)
+        except (TimeoutError, KafkaConnectionError) as exc:
+            await producer.stop()
+            raise unreachable(kafka, kafka.connect_timeout_s, exc) from None
+        except AIOKafkaError as exc:
+            await producer.stop()
+            # e.g. rejected credentials: the broker answered, so say what it said
+            raise BrokerError(f"Kafka at {describe(kafka)} refused us: "
+                              f"{type(exc).__name__}: {exc}") from None
+        return producer
+
+    # ------------------------------------------------------------------ on the loop
+
+    async def _partition_count(self, topic: str) -> int:
+        parts: set[int] = await self._producer.partitions_for(topic)
+        return len(parts)
+
+    async def _submit(self, topic: str, partition: int, builder: Any, count: int) -> None:
+        """Queue one closed batch; returns once aiokafka has taken it (the one before drained)."""
+        try:
+            delivery = await self._producer.send_batch(builder, topic, partition=partition)
+        except Exception as exc:  # noqa: BLE001 - counted and logged as a failure
+            self._on_done(topic, count, exc)
+            return
+        delivery.add_done_callback(
+            lambda fut: self._on_delivery(topic, count, fut))
+
+    async def _until(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
+        """Run the loop until ``done()`` (re-checked at each outcome) or the timeout."""
+        assert self._changed is not None
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not done():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), 0.5 if left is None
+                                       else min(0.5, left))
+        return True
+
+    def _on_delivery(self, topic: str, count: int, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            self._on_done(topic, count, DeliveryError("batch cancelled before its ack"))
+        else:
+            self._on_done(topic, count, fut.exception())
+
+    def _on_done(self, topic: str, count: int, exc: BaseException | None) -> None:
+        if self._changed is not None:
+            self._changed.set()
+        if exc is None:
+            self.acked += count
+            if self.metrics is not None:
+                self.metrics.messages_sent.labels(topic=topic).inc(count)
+            return
+        kind = error_kind(exc)
+        self.failed += count
+        self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + count
+        if self.metrics is not None:
+            self.metrics.send_errors.labels(topic=topic, kind=kind).inc(count)
+        log.error("delivery of a batch of %d records to topic %s failed: %s: %s",
+                  count, topic, kind, exc)
+
+    # ------------------------------------------------------------------ the caller's API
+
+    def _partition(self, topic: str, key: bytes | None) -> int:
+        n = self._partitions.get(topic)
+        if n is None:
+            n = self._partitions[topic] = self._run(self._partition_count(topic))
+        if key is None:
+            # no key, no order to keep: fill one partition's batches after another's
+            self._round_robin += 1
+            return (self._round_robin // 4096) % n
+        # Kafka's default partitioner (kafka-python, aiokafka, Java): murmur2 of the key
+        p: int = (murmur2(key) & 0x7FFFFFFF) % n
+        self._partition_of[(topic, key)] = p
+        return p
+
+    def publish(self, topic: str, key: str | None, value: bytes, ts_ms: int) -> None:
+        """Append one record to its partition's batch; the Kafka timestamp is ``ts_ms``.
+
+        Returns at once unless the batch is full (then it is submitted); the outcome is
+        counted when Kafka answers.  A record larger than a whole batch is counted and
+        logged as a failure and raises DeliveryError.
+        """
+        kbytes = None if key is None else key.encode("utf-8")
+        p = self._partition_of.get((topic, kbytes))
+        if p is None:
+            p = self._partition(topic, kbytes)
+        tp = (topic, p)
+        builder = self._open.get(tp)
+        if builder is None:
+            builder = self._open[tp] = self._producer.create_batch()
+            self._counts[tp] = 0
+        if builder.append(timestamp=ts_ms, key=kbytes, value=value) is None:
+            self._ship(tp)
+            builder = self._open[tp] = self._producer.create_batch()
+            self._counts[tp] = 0
+            if builder.append(timestamp=ts_ms, key=kbytes, value=value) is None:
+                self.sent += 1
+                exc = DeliveryError(
+                    f"a record of {len(value)} bytes (key={key!r} ts={ts_ms}) does not fit "
+                    f"in a batch of producer.batch_size={self.settings.producer.batch_size}")
+                self._on_done(topic, 1, exc)
+                raise exc
+        self._counts[tp] += 1
+        self.sent += 1
+
+    def _ship(self, tp: tuple[str, int]) -> None:
+        builder = self._open.pop(tp, None)
+        count = self._counts.pop(tp, 0)
+        if builder is None or count == 0:
+            return
+        builder.close()
+        self._run(self._submit(tp[0], tp[1], builder, count))
+
+    def ship(self) -> None:
+        """Submit every open batch and run the client until all are answered.
+
+        A paced replay calls this before it sleeps: the loop does not run while it sleeps,
+        so what is not on its way by then would wait for the next event.
+        """
+        self.flush()
+
+    @property
+    def pending(self) -> int:
+        """Records handed over but neither acknowledged nor failed yet."""
+        return self.sent - self.acked - self.failed
+
+    def wait_pending_below(self, limit: int) -> None:
+        """Run the client while more than ``limit`` records are unacknowledged."""
+        if self.pending > limit:
+            self._run(self._until(lambda: self.pending <= limit, None))
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Submit the open batches and run until every record is acknowledged or failed."""
+        for tp in list(self._open):
+            self._ship(tp)
+        if not self._run(self._until(lambda: self.pending <= 0, timeout_s)):
+            raise DeliveryError(
+                f"{self.pending} records not acknowledged within {timeout_s} s")
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Flush, then stop the client and its loop; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush(self.settings.kafka.delivery_timeout_ms / 1000 + timeout_s)
+        finally:
+            try:
+                self._run(asyncio.wait_for(self._producer.stop(), timeout_s))
+            except TimeoutError:
+                log.warning("the replay producer did not stop within %g s", timeout_s)
+            finally:
+                self._loop.close()
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a final report: sent, acked, failed and failures by kind."""
+        return {"sent": self.sent, "acked": self.acked, "failed": self.failed,
+                "failures": dict(self.failures_by_kind)}
+
+    def __enter__(self) -> BatchProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
