@@ -42,8 +42,9 @@ from tariffmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: a record that cannot be appended to an empty batch: larger than producer.batch_size
-_TOO_LARGE = "RecordTooLarge"
+#: the largest record sent: aiokafka's request limit (max_request_size, 1 MiB) less room for
+#: the batch and request headers
+MAX_RECORD_BYTES = 1_000_000
 
 
 class BatchProducer:
@@ -167,10 +168,18 @@ class BatchProducer:
         """Append one record to its partition's batch; the Kafka timestamp is ``ts_ms``.
 
         Returns at once unless the batch is full (then it is submitted); the outcome is
-        counted when Kafka answers.  A record larger than a whole batch is counted and
-        logged as a failure and raises DeliveryError.
+        counted when Kafka answers.  A record larger than a request may be is refused here,
+        counted and logged as a failure, and raises DeliveryError: sent, the broker would
+        reject it, and with idempotence every later batch of its partition with it.
         """
         kbytes = None if key is None else key.encode("utf-8")
+        if len(value) + (0 if kbytes is None else len(kbytes)) > MAX_RECORD_BYTES:
+            self.sent += 1
+            exc = DeliveryError(
+                f"a record of {len(value)} bytes (topic {topic}, key={key!r} ts={ts_ms}) is "
+                f"larger than a Kafka request takes ({MAX_RECORD_BYTES} bytes)")
+            self._on_done(topic, 1, exc)
+            raise exc
         p = self._partition_of.get((topic, kbytes))
         if p is None:
             p = self._partition(topic, kbytes)
@@ -180,16 +189,11 @@ class BatchProducer:
             builder = self._open[tp] = self._producer.create_batch()
             self._counts[tp] = 0
         if builder.append(timestamp=ts_ms, key=kbytes, value=value) is None:
+            # full: an empty batch always takes one record, however large (as Java's does)
             self._ship(tp)
             builder = self._open[tp] = self._producer.create_batch()
             self._counts[tp] = 0
-            if builder.append(timestamp=ts_ms, key=kbytes, value=value) is None:
-                self.sent += 1
-                exc = DeliveryError(
-                    f"a record of {len(value)} bytes (key={key!r} ts={ts_ms}) does not fit "
-                    f"in a batch of producer.batch_size={self.settings.producer.batch_size}")
-                self._on_done(topic, 1, exc)
-                raise exc
+            builder.append(timestamp=ts_ms, key=kbytes, value=value)
         self._counts[tp] += 1
         self.sent += 1
 
