@@ -47,6 +47,25 @@ log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 1_000_000
 
 
+class _Slot:
+    """One partition's batch being filled, and the keys' bytes that go there."""
+
+    __slots__ = ("builder", "count", "keys", "tp")
+
+    def __init__(self, tp: tuple[str, int]) -> None:
+        self.tp = tp
+        self.builder: Any = None
+        self.count = 0
+        self.keys: dict[str, bytes] = {}
+
+    def key_bytes(self, key: str) -> bytes:
+        """The key's UTF-8 bytes, encoded once."""
+        kb = self.keys.get(key)
+        if kb is None:
+            kb = self.keys[key] = key.encode("utf-8")
+        return kb
+
+
 class BatchProducer:
     """Publish bytes with event-time timestamps through aiokafka batches, counting outcomes.
 
@@ -64,10 +83,9 @@ class BatchProducer:
         self.failed = 0
         self.failures_by_kind: dict[str, int] = {}
         self._closed = False
-        # per partition: the batch being filled and how many records it holds
-        self._open: dict[tuple[str, int], Any] = {}
-        self._counts: dict[tuple[str, int], int] = {}
-        self._partition_of: dict[tuple[str, bytes | None], int] = {}
+        # (topic, key) -> its partition's slot: the one lookup a record costs
+        self._slot_of: dict[tuple[str, str | None], _Slot] = {}
+        self._slots: dict[tuple[str, int], _Slot] = {}
         self._partitions: dict[str, int] = {}
         self._round_robin = 0
         self._loop = asyncio.new_event_loop()
@@ -161,8 +179,17 @@ class BatchProducer:
             return (self._round_robin // 4096) % n
         # Kafka's default partitioner (kafka-python, aiokafka, Java): murmur2 of the key
         p: int = (murmur2(key) & 0x7FFFFFFF) % n
-        self._partition_of[(topic, key)] = p
         return p
+
+    def _slot(self, topic: str, key: str | None) -> _Slot:
+        kbytes = None if key is None else key.encode("utf-8")
+        tp = (topic, self._partition(topic, kbytes))
+        slot = self._slots.get(tp)
+        if slot is None:
+            slot = self._slots[tp] = _Slot(tp)
+        if key is not None:  # a null key's partition changes as batches fill
+            self._slot_of[(topic, key)] = slot
+        return slot
 
     def publish(self, topic: str, key: str | None, value: bytes, ts_ms: int) -> None:
         """Append one record to its partition's batch; the Kafka timestamp is ``ts_ms``.
@@ -172,38 +199,39 @@ class BatchProducer:
         counted and logged as a failure, and raises DeliveryError: sent, the broker would
         reject it, and with idempotence every later batch of its partition with it.
         """
-        kbytes = None if key is None else key.encode("utf-8")
-        if len(value) + (0 if kbytes is None else len(kbytes)) > MAX_RECORD_BYTES:
+        slot = self._slot_of.get((topic, key))
+        if slot is None:
+            slot = self._slot(topic, key)
+        kbytes = None if key is None else slot.key_bytes(key)
+        if len(value) > MAX_RECORD_BYTES - (0 if kbytes is None else len(kbytes)):
             self.sent += 1
             exc = DeliveryError(
                 f"a record of {len(value)} bytes (topic {topic}, key={key!r} ts={ts_ms}) is "
                 f"larger than a Kafka request takes ({MAX_RECORD_BYTES} bytes)")
             self._on_done(topic, 1, exc)
             raise exc
-        p = self._partition_of.get((topic, kbytes))
-        if p is None:
-            p = self._partition(topic, kbytes)
-        tp = (topic, p)
-        builder = self._open.get(tp)
+        builder = slot.builder
         if builder is None:
-            builder = self._open[tp] = self._producer.create_batch()
-            self._counts[tp] = 0
+            builder = slot.builder = self._producer.create_batch()
         if builder.append(timestamp=ts_ms, key=kbytes, value=value) is None:
             # full: an empty batch always takes one record, however large (as Java's does)
-            self._ship(tp)
-            builder = self._open[tp] = self._producer.create_batch()
-            self._counts[tp] = 0
+            self._ship(slot)
+            builder = slot.builder = self._producer.create_batch()
             builder.append(timestamp=ts_ms, key=kbytes, value=value)
-        self._counts[tp] += 1
+        slot.count += 1
         self.sent += 1
 
-    def _ship(self, tp: tuple[str, int]) -> None:
-        builder = self._open.pop(tp, None)
-        count = self._counts.pop(tp, 0)
+    def _ship(self, slot: _Slot) -> None:
+        builder, count = slot.builder, slot.count
+        slot.builder, slot.count = None, 0
         if builder is None or count == 0:
             return
         builder.close()
-        self._run(self._submit(tp[0], tp[1], builder, count))
+        self._run(self._submit(slot.tp[0], slot.tp[1], builder, count))
+
+    def _ship_all(self) -> None:
+        for slot in list(self._slots.values()):
+            self._ship(slot)
 
     def ship(self) -> None:
         """Submit every open batch and run the client until all are answered.
@@ -225,8 +253,7 @@ class BatchProducer:
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Submit the open batches and run until every record is acknowledged or failed."""
-        for tp in list(self._open):
-            self._ship(tp)
+        self._ship_all()
         if not self._run(self._until(lambda: self.pending <= 0, timeout_s)):
             raise DeliveryError(
                 f"{self.pending} records not acknowledged within {timeout_s} s")
