@@ -28,6 +28,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiokafka.codec as aiokafka_codec
+import aiokafka.record.default_records as aiokafka_default_records
+import cramjam
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.errors import KafkaError as AIOKafkaError
@@ -45,6 +48,34 @@ log = logging.getLogger(__name__)
 #: the largest record sent: aiokafka's request limit (max_request_size, 1 MiB) less room for
 #: the batch and request headers
 MAX_RECORD_BYTES = 1_000_000
+
+
+def _lz4_fast(payload: Any, level: int = 0) -> bytes:
+    """lz4 frames as kafka-python writes them: the fast mode (level 0), independent blocks."""
+    compressor = cramjam.lz4.Compressor(level=level, content_checksum=False,
+                                        block_linked=False)
+    compressor.compress(payload)
+    return bytes(compressor.finish())
+
+
+def _compress_lz4_as_the_live_producers() -> None:
+    """Make aiokafka's batch builders use lz4's fast mode, as kafka-python and librdkafka do.
+
+    aiokafka 0.14 hard-codes lz4 level 9 (high compression): 25 times the CPU of the fast
+    mode (2.7 against 0.11 µs per tick record, measured), the largest cost of a replay
+    after reading the file.  Its record builders look ``lz4_encode`` up as a module global
+    at each batch, so that name is rebound, and only while it is still aiokafka's own
+    function: another aiokafka keeps its behaviour, never a broken one.  The output is a
+    standard lz4 frame, which every consumer reads alike.
+    """
+    modules = [aiokafka_default_records]
+    with contextlib.suppress(ImportError):
+        from aiokafka.record._crecords import default_records as c_default_records
+
+        modules.append(c_default_records)
+    for module in modules:
+        if getattr(module, "lz4_encode", None) is aiokafka_codec.lz4_encode:
+            module.lz4_encode = _lz4_fast
 
 
 class _Slot:
@@ -78,6 +109,7 @@ class BatchProducer:
     def __init__(self, settings: Settings, metrics: ProducerMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
+        _compress_lz4_as_the_live_producers()
         self.sent = 0
         self.acked = 0
         self.failed = 0

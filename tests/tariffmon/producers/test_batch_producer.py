@@ -188,3 +188,24 @@ def test_an_unreachable_cluster_fails_within_the_connect_timeout() -> None:
     with pytest.raises(BrokerError, match=rf"127\.0\.0\.1:{port}.*kafka\.bootstrap_servers"):
         BatchProducer(settings)
     assert time.monotonic() - t0 < 8
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_batches_are_lz4_compressed_as_kafka_python_does(seed: int) -> None:
+    import aiokafka.record.default_records as py_records
+    from aiokafka.record._crecords import default_records as c_records
+    from kafka import codec as kafka_codec
+
+    from tariffmon.producers import batch_producer
+
+    batch_producer._compress_lz4_as_the_live_producers()
+    batch_producer._compress_lz4_as_the_live_producers()  # idempotent
+    assert py_records.lz4_encode is c_records.lz4_encode is batch_producer._lz4_fast
+    rng = random.Random(seed)
+    data = b"".join(b'{"price":%.4f,"symbol":"USDJPY","ts":%d}' % (
+        100 + rng.random(), T0 + i) for i in range(rng.randrange(1, 5_000)))
+    ours = batch_producer._lz4_fast(data)
+    # any lz4 frame reader takes it, and it is kafka-python's fast mode, not level 9
+    assert kafka_codec.lz4_decode(ours) == data
+    theirs = kafka_codec.lz4_encode(data)
+    assert abs(len(ours) - len(theirs)) <= max(64, len(theirs) // 20)
