@@ -25,6 +25,7 @@ achieves (``--speed``) on the bundled sample.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import itertools
 import json
 import os
@@ -183,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.smoke else 3)
     try:
         import confluent_kafka
-        confluent = f"confluent-kafka {confluent_kafka.version()[0]}, librdkafka " \
-                    f"{confluent_kafka.libversion()[0]}"
+        confluent = (f"confluent-kafka {importlib.metadata.version('confluent-kafka')}, "
+                     f"librdkafka {confluent_kafka.libversion()[0]}")
     except ImportError:
         confluent = ""
 
