@@ -103,9 +103,9 @@ def test_replay_through_batches_keeps_time_order_partition_and_bytes(
     # the partition of each key is the one kafka-python gives it (co-partitioning)
     other = make_settings(topics={"symbol_partitions": partitions})
     with TopicProducer(other) as kp:
-        for key in keys:
-            if key is not None:
-                kp.publish(other.topics.ticks, key, b"x", T0)
+        for name in keys:
+            if name is not None:
+                kp.publish(other.topics.ticks, name, b"x", T0)
     kp_partition = {r.key: r.partition for r in consume_all(other, other.topics.ticks)}
     assert {k: p.pop() for k, p in partition_of.items() if k is not None} == kp_partition
 
