@@ -111,14 +111,20 @@ class _OncePerInterval(logging.Filter):
         return True
 
 
+#: the Kafka clients, quiet below WARNING unless ``-vv``; Faust and mode follow the worker's
+#: own ``--loglevel`` (WARNING unless asked), so that option keeps its meaning
+KAFKA_CLIENT_LOGGERS = ("kafka", "aiokafka")
+
+
 def quiet_client_logs(verbose: int = 0) -> None:
-    """Client libraries log at WARNING and above (everything at ``-vv``), repeats dropped.
+    """Kafka clients log at WARNING and above (everything at ``-vv``); client repeats dropped.
 
     Call once the root handlers exist (after ``logging.basicConfig``); idempotent.  Each
-    distinct client message is shown once per :data:`REPEAT_INTERVAL_S`.
+    distinct message of a client library (:data:`CLIENT_LOGGERS`) is shown once per
+    :data:`REPEAT_INTERVAL_S`.
     """
     level = logging.DEBUG if verbose >= 2 else logging.WARNING
-    for name in CLIENT_LOGGERS:
+    for name in KAFKA_CLIENT_LOGGERS:
         logging.getLogger(name).setLevel(level)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _OncePerInterval) for f in handler.filters):

@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from tariffmon.kafkaclient import quiet_client_logs
 
-    quiet_client_logs(args.verbose)  # client libraries: WARNING and up, each message once
+    quiet_client_logs(args.verbose)  # Kafka clients: WARNING and up; no client repeats
     try:
         code: int = args.func(args)
     except TariffmonError as exc:

@@ -227,7 +227,7 @@ def test_client_logs_are_warnings_and_each_shown_once(
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
     root.addHandler(handler)
-    saved = {n: logging.getLogger(n).level for n in ("kafka", "aiokafka", "faust", "mode")}
+    saved = {n: logging.getLogger(n).level for n in ("kafka", "aiokafka", "faust")}
     try:
         quiet_client_logs(verbose=1)
         quiet_client_logs(verbose=1)  # idempotent: one filter per handler
@@ -238,6 +238,7 @@ def test_client_logs_are_warnings_and_each_shown_once(
             client.error("Connection failed: %s", "ECONNREFUSED")
             client.info("chatter %d", i)
             logging.getLogger("aiokafka.conn").warning("lost %d", i)
+            logging.getLogger("faust.worker").warning("rebalancing %s", "now")
         own = logging.getLogger("tariffmon.test")
         for i in range(3):
             own.warning("ours %d", i)  # our own repeats are not the filter's business
@@ -247,4 +248,5 @@ def test_client_logs_are_warnings_and_each_shown_once(
         for n, level in saved.items():
             logging.getLogger(n).setLevel(level)
     assert lines == ["Bootstrap b-0 not ready; waiting 0.00 secs",
-                     "Connection failed: ECONNREFUSED", "lost 0", "ours 0", "ours 1", "ours 2"]
+                     "Connection failed: ECONNREFUSED", "lost 0", "rebalancing now",
+                     "ours 0", "ours 1", "ours 2"]
