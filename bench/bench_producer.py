@@ -1,12 +1,14 @@
-"""Benchmark: the replay producer's messages/s against kcat producing the same messages.
+"""Benchmark: the live producers' kafka-python client (msgs/s) against kcat, same messages.
+
+(``tariffmon replay`` itself publishes through aiokafka batches: see bench_replay.py.)
 
 Generates ``--ticks`` one-second ticks of three symbols as a recorded-stream file, and the
 same messages as a kcat input file (``key<TAB>value`` per line, value = the exact bytes the
 replay publishes).  Then, each into its own fresh topic:
 
-* ``replay``: :func:`tariffmon.producers.replay.replay` with the project's :class:`TopicProducer`
-  (kafka-python; acks=all, idempotent, lz4, linger 20 ms, 256 KiB batches) - reading and
-  re-serialising the recorded file included, as ``tariffmon replay`` does;
+* ``replay``: :func:`tariffmon.producers.replay.replay` with the :class:`TopicProducer` the
+  live sources use (kafka-python; acks=all, idempotent, lz4, linger 20 ms, 256 KiB batches)
+  - reading and re-serialising the recorded file included;
 * ``kcat``: ``kcat -P -l`` (librdkafka) with the same delivery settings (acks=all,
   idempotence, lz4, linger 20 ms, 256 KiB batches); wall time of the process.
 

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer
 
 from tariffmon.contract import Reaction
 from tariffmon.errors import ContractError, TariffmonError
-from tariffmon.kafkaclient import client_config, ensure_topics
+from tariffmon.kafkaclient import client_config, ensure_topics, wait_for_broker
 from tariffmon.localkafka import LocalBroker
 from tariffmon.settings import Settings, TopicSettings, home_dir, load_settings
 from tariffmon.workerproc import WorkerProcess
@@ -100,6 +100,7 @@ class Demo:
         bootstrap = self._broker()
         run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         settings = demo_settings(self.base, bootstrap, run_id, self.metrics_port)
+        wait_for_broker(settings.kafka)  # an unreachable cluster fails before the backtest
         self.expected = {r.key: r for r in backtest_reactions(self.files, settings)}
         ensure_topics(settings)
         self.say(f"topics: tariffmon.demo-{run_id}.*  (worker group {settings.worker.app_id})")

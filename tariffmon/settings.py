@@ -89,6 +89,9 @@ class KafkaSettings(_Model):
     #: per request; kafka-python retries retriable errors until delivery_timeout_ms
     request_timeout_ms: int = Field(30_000, ge=1_000)
     delivery_timeout_ms: int = Field(120_000, ge=1_000)
+    #: how long a command waits for the cluster to answer at start-up before it fails with
+    #: one line naming kafka.bootstrap_servers (TARIFFMON_KAFKA__CONNECT_TIMEOUT_S)
+    connect_timeout_s: float = Field(10.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _security_complete(self) -> KafkaSettings:

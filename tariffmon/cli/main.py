@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    from tariffmon.kafkaclient import quiet_client_logs
+
+    quiet_client_logs(args.verbose)  # Kafka clients: WARNING and up; no client repeats
     try:
         code: int = args.func(args)
     except TariffmonError as exc:

@@ -16,7 +16,8 @@ def register(sub: Any) -> None:
         description=(
             "Merge the FILEs (recorded-stream JSON lines, .gz allowed, each sorted by ts) by "
             "event time and publish every event to its stream's topic with the Kafka "
-            "timestamp set to the event time; the order of each key is kept. --speed 1 "
+            "timestamp set to the event time, through aiokafka record batches with acks from all "
+            "in-sync replicas and idempotence, so the order of each key is kept. --speed 1 "
             "replays in real time, N is N times faster, max as fast as Kafka acknowledges. "
             "SIGINT/SIGTERM stop the replay after flushing: the summary printed on stdout "
             "(JSON: read, sent, acked, failed, bad_lines, interrupted) counts exactly what "
@@ -58,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
     from tariffmon.cli.timeargs import parse_time
     from tariffmon.errors import ConfigError
+    from tariffmon.producers.batch_producer import BatchProducer
+    from tariffmon.producers.kafka_producer import StopFlag
     from tariffmon.producers.replay import count_events, replay
-    from tariffmon.producers.runtime import ensure_stream_topics, producer_runtime
+    from tariffmon.producers.runtime import ensure_stream_topics
     from tariffmon.settings import load_settings
 
     settings = load_settings()
@@ -74,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
     topics = {s: names[s] for s in streams}
     total = None if args.no_progress else count_events(args.files, from_ts, to_ts)
     ensure_stream_topics(settings, streams)
-    with producer_runtime(settings, metrics_port=None) as (producer, _metrics, stop), tqdm(
+    stop = StopFlag()
+    # SIGINT/SIGTERM only set the flag: the loop stops, the producer flushes, we report
+    with stop.installed(), BatchProducer(settings) as producer, tqdm(
         total=total, unit="msg", desc="replay", disable=args.no_progress, file=sys.stderr,
         smoothing=0.1,
     ) as bar:

@@ -1,8 +1,9 @@
 """The kafka-python producer every source publishes through, and clean shutdown on signals.
 
-:class:`TopicProducer` is built from the settings: ``acks="all"``, idempotence (no duplicates
-from retries, order kept per partition), unlimited retries within the delivery timeout, and
-batching/compression from ``settings.producer`` (tuned for replay throughput).  The Kafka
+:class:`TopicProducer` is built from the settings (:func:`tariffmon.kafkaclient.producer_spec`,
+shared with replay's aiokafka producer): ``acks="all"``, idempotence (no duplicates from
+retries, order kept per partition), unlimited retries within the delivery timeout, and
+batching/compression from ``settings.producer``.  The Kafka
 timestamp of every record is its event time.  Every acknowledgement and every failure is
 counted (by topic, and by error kind for failures) and failures are logged with the topic and
 key; :attr:`TopicProducer.acked` is what Kafka confirmed and is therefore safe to report.
@@ -26,35 +27,20 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from tariffmon.contract import Message
-from tariffmon.kafkaclient import client_config
+from tariffmon.kafkaclient import kafka_python_producer_config
 from tariffmon.producers.errors import DeliveryError
 from tariffmon.producers.metrics import ProducerMetrics
 from tariffmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_COMPRESSION: dict[str, str | None] = {
-    "none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd",
-}
-
-
 def producer_config(settings: Settings) -> dict[str, Any]:
-    """The KafkaProducer keyword arguments the settings call for (security included)."""
-    p = settings.producer
-    cfg = client_config(settings.kafka)
-    cfg.update(
-        acks="all",
-        enable_idempotence=True,
-        # idempotence keeps order with up to 5 requests in flight per connection
-        max_in_flight_requests_per_connection=5,
-        retries=2_147_483_647,  # bounded in time by delivery_timeout_ms, not by count
-        delivery_timeout_ms=settings.kafka.delivery_timeout_ms,
-        linger_ms=p.linger_ms,
-        batch_size=p.batch_size,
-        compression_type=_COMPRESSION[p.compression],
-        max_block_ms=60_000,
-    )
-    return cfg
+    """The KafkaProducer keyword arguments the settings call for (security included).
+
+    Built by :func:`tariffmon.kafkaclient.kafka_python_producer_config` from the same spec
+    as replay's aiokafka producer.
+    """
+    return kafka_python_producer_config(settings)
 
 
 def error_kind(exc: BaseException) -> str:

@@ -2,14 +2,19 @@
 
 The files are merged by ``(ts, file order, line order)`` (:func:`tariffmon.recorded.merge_events`)
 and published by one idempotent producer, so the order of each key is kept on its partition.
+``tariffmon replay`` publishes through
+:class:`~tariffmon.producers.batch_producer.BatchProducer` (aiokafka's batch API); any
+producer with the same face (:class:`ReplayProducer`, e.g. the kafka-python
+:class:`~tariffmon.producers.kafka_producer.TopicProducer`) works too.
 The Kafka timestamp of each record is its event time; values are re-serialised with sorted
 keys (the contract's canonical form), so record -> replay -> record gives identical values.
 A value recorded as undecodable bytes (``{"_raw_b64": ...}``, see
-:mod:`tariffmon.producers.record`) is
-published as those exact bytes.
+:mod:`tariffmon.producers.record`) is published as those exact bytes.
 
 Pacing: at speed ``N`` event time runs ``N`` times faster than the wall clock, measured from
-the first replayed event; ``speed=None`` means as fast as Kafka acknowledges.
+the first replayed event; ``speed=None`` means as fast as Kafka acknowledges.  Before a paced
+replay sleeps, what it has published is shipped (:meth:`ReplayProducer.ship`), so no record
+waits in a half-full batch for the next event.
 """
 
 from __future__ import annotations
@@ -20,19 +25,41 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tariffmon.contract import dumps
 from tariffmon.errors import RecordedStreamError
 from tariffmon.producers.errors import ProducerError
-from tariffmon.producers.kafka_producer import StopFlag, TopicProducer
+from tariffmon.producers.kafka_producer import StopFlag
 from tariffmon.recorded import BadLineCounter, RecordedEvent, merge_events
+
+
+class ReplayProducer(Protocol):
+    """What :func:`replay` needs of a producer (BatchProducer and TopicProducer have it)."""
+
+    @property
+    def pending(self) -> int:
+        """Records handed over but neither acknowledged nor failed yet."""
+
+    def publish(self, topic: str, key: str | None, value: bytes, ts_ms: int) -> None:
+        """Send one record, timestamped ``ts_ms``."""
+
+    def wait_pending_below(self, limit: int) -> None:
+        """Block while more than ``limit`` records are unacknowledged."""
+
+    def flush(self) -> None:
+        """Block until every record sent is acknowledged or failed."""
+
+    def summary(self) -> dict[str, Any]:
+        """``sent``, ``acked``, ``failed`` and ``failures`` by kind."""
+
 
 log = logging.getLogger(__name__)
 
 RAW_FIELD = "_raw_b64"
-#: the most records waiting for acknowledgement before a fast replay pauses
-MAX_PENDING = 20_000
+#: the most records waiting for acknowledgement before a fast replay pauses (a few full
+#: batches per partition: enough to keep every partition's next batch ready)
+MAX_PENDING = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +101,7 @@ def count_events(paths: Sequence[str | Path], from_ts: int | None, to_ts: int | 
 
 def replay(
     paths: Sequence[str | Path],
-    producer: TopicProducer,
+    producer: ReplayProducer,
     topics: dict[str, str],
     *,
     speed: float | None = None,
@@ -105,6 +132,10 @@ def replay(
     t_wall0 = time.monotonic()
     t_event0: int | None = None
     pending_progress = 0
+    # a producer without batches of its own to ship (kafka-python lingers by itself)
+    ship: Callable[[], None] = getattr(producer, "ship", None) or (lambda: None)
+    publish = producer.publish
+    monotonic = time.monotonic
     try:
         for ev in source:
             if stop.is_set():
@@ -114,19 +145,26 @@ def replay(
                 if t_event0 is None:
                     t_event0 = ev.ts
                 due = t_wall0 + (ev.ts - t_event0) / 1000.0 / speed
-                delay = due - time.monotonic()
-                if delay > 0.0005 and wait(delay) is True:
-                    break  # stop asked while waiting: this event is not sent
+                delay = due - monotonic()
+                if delay > 0.0005:
+                    ship()
+                    if wait(delay) is True:
+                        break  # stop asked while waiting: this event is not sent
             topic = topics.get(ev.stream)
             if topic is None:
                 skipped[ev.stream] = skipped.get(ev.stream, 0) + 1
             else:
-                producer.publish(topic, ev.key, encode_value(ev.value), ev.ts)
+                value = ev.value
+                raw = value.get(RAW_FIELD)
+                publish(topic, ev.key,
+                        dumps(value) if raw is None else encode_value(value), ev.ts)
+            pending_progress += 1
+            if pending_progress >= 256:
+                # the producer's count is checked per 256 events: it takes a lock
                 if producer.pending > MAX_PENDING:
                     producer.wait_pending_below(MAX_PENDING // 2)
-            pending_progress += 1
-            if progress is not None and pending_progress >= 256:
-                progress(pending_progress)
+                if progress is not None:
+                    progress(pending_progress)
                 pending_progress = 0
     except RecordedStreamError as exc:
         log.error("replay: stopped after %d events: %s", read, exc)

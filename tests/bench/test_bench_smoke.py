@@ -70,6 +70,19 @@ def test_bench_producer_smoke(tmp_path: Path, kafka_bootstrap: str) -> None:
 
 
 @pytest.mark.integration
+def test_bench_replay_smoke(tmp_path: Path, kafka_bootstrap: str) -> None:
+    result = run_bench("bench_replay.py", tmp_path / "replay.json",
+                       "--bootstrap", kafka_bootstrap, timeout=300)
+    rows = ["replay", "kcat"] + (
+        ["confluent_same_reader", "confluent_raw"] if result["confluent_kafka"] else [])
+    assert all(result[r]["in_topic"] == result["messages"] for r in rows)
+    assert result["baseline"] == ("confluent_same_reader" if result["confluent_kafka"]
+                                  else "kcat")
+    assert result["ratio_replay_vs_baseline"] > 0
+    assert result["paced"]["messages"] > 0 and result["paced"]["achieved_speed"] > 0
+
+
+@pytest.mark.integration
 def test_bench_latency_smoke(tmp_path: Path, kafka_bootstrap: str) -> None:
     result = run_bench("bench_latency.py", tmp_path / "latency.json",
                        "--bootstrap", kafka_bootstrap)

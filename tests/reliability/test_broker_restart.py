@@ -130,6 +130,8 @@ def test_every_acknowledged_record_is_kept_once_across_broker_restarts(
         for tick in paced_ticks("N225", "replay", REPLAY_N):
             writer.write(RecordedEvent("ticks", tick.key, tick.ts, tick.to_dict()))
     env = settings_env(settings, metrics_port=0)
+    # the child may start while the broker is down: it waits for it, not the 10 s default
+    env["TARIFFMON_KAFKA__CONNECT_TIMEOUT_S"] = "120"
     with (tmp_path / "replay.log").open("wb") as replay_log:
         replay = subprocess.Popen(
             [sys.executable, "-m", "tariffmon.cli.main", "replay", str(recorded),
