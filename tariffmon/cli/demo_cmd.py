@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tariffmon.cli.preflight import require_free_port
 from tariffmon.settings import load_settings
 
 
@@ -46,8 +47,11 @@ def run(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap
     if bootstrap is None and os.environ.get("TARIFFMON_KAFKA__BOOTSTRAP_SERVERS"):
         bootstrap = settings.kafka.bootstrap_servers
-    demo = Demo(settings, metrics_port=args.metrics_port or settings.metrics.worker_port,
-                bootstrap=bootstrap, files=args.files)
+    metrics_port = args.metrics_port or settings.metrics.worker_port
+    # before the broker and the backtest, not half a minute later in the worker's log
+    require_free_port(settings.metrics.host, metrics_port, setting="metrics.worker_port",
+                      option="--metrics-port")
+    demo = Demo(settings, metrics_port=metrics_port, bootstrap=bootstrap, files=args.files)
     reactions = demo.run(keep_running=not args.exit_when_done, idle_s=args.idle)
     # success means the live path gave every answer the backtest gives, and only those
     identical = sum(1 for r in reactions if demo.expected.get(r.key) == r)

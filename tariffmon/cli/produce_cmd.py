@@ -78,11 +78,18 @@ def _metrics_port(args: argparse.Namespace, settings: Any) -> int | None:
     separate containers, and its health checks and Prometheus expect that port); None
     means no endpoint.
     """
+    from tariffmon.cli.preflight import require_free_port
+
     if args.metrics_port is not None:
-        return int(args.metrics_port) or None
-    if not settings.metrics.enabled:
-        return None
-    return int(settings.metrics.producer_port)
+        port = int(args.metrics_port) or None
+    elif not settings.metrics.enabled:
+        port = None
+    else:
+        port = int(settings.metrics.producer_port)
+    if port is not None:
+        require_free_port(settings.metrics.host, port, setting="metrics.producer_port",
+                          option="--metrics-port")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,16 +120,17 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
     symbols = {}
     for name in wanted:
         symbols[name] = settings.symbol(name).yahoo  # ConfigError names an unknown symbol
+    port = _metrics_port(args, settings)  # a taken port fails before the broker is asked
     mode = args.mode or settings.producer.tick_mode
     if args.once and mode == "stream":
         mode = "poll"
-    topic = settings.topics.ticks
-    ensure_stream_topics(settings, ["ticks"])
-    marks = watermarks_from_records(read_tail(settings, topic))
     interval = args.poll_interval or settings.producer.poll_interval_s
     if interval <= 0:
         raise ConfigError("--poll-interval", f"must be positive (got {interval})")
-    with producer_runtime(settings, metrics_port=_metrics_port(args, settings)) as (
+    topic = settings.topics.ticks
+    ensure_stream_topics(settings, ["ticks"])
+    marks = watermarks_from_records(read_tail(settings, topic))
+    with producer_runtime(settings, metrics_port=port) as (
         producer, metrics, stop,
     ):
         def publish(tick: Any) -> None:
@@ -154,11 +162,12 @@ def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
     feeds, files = split_sources([*settings.producer.feeds, *args.sources])
     if not feeds and not files:
         raise ConfigError("producer.feeds", "no headline source: configure feeds or pass some")
+    port = _metrics_port(args, settings)  # a taken port fails before the broker is asked
     topic = settings.topics.headlines
     ensure_stream_topics(settings, ["headlines"])
     seen = SeenIds.from_records(read_tail(settings, topic, per_partition=5_000))
     interval = args.interval or settings.producer.feed_interval_s
-    with producer_runtime(settings, metrics_port=_metrics_port(args, settings)) as (
+    with producer_runtime(settings, metrics_port=port) as (
         producer, metrics, stop,
     ):
         def publish(head: Any) -> None:
