@@ -105,11 +105,13 @@ def run(args: argparse.Namespace) -> int:
 def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
     from tariffmon.errors import ConfigError
     from tariffmon.producers.backoff import Backoff
+    from tariffmon.producers.errors import ProducerError
     from tariffmon.producers.runtime import ensure_stream_topics, producer_runtime
     from tariffmon.producers.ticks.runner import (
         BarPoller,
         QuoteStreamer,
         fetch_bars_yfinance,
+        library_logs,
         run_stream_blocking,
         yfinance_ws_factory,
     )
@@ -130,17 +132,21 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
     topic = settings.topics.ticks
     ensure_stream_topics(settings, ["ticks"])
     marks = watermarks_from_records(read_tail(settings, topic))
+    # yfinance's own log lines (a traceback per failed connection) stay off the terminal:
+    # the loops log one line per retry with the cause
     with producer_runtime(settings, metrics_port=port) as (
         producer, metrics, stop,
-    ):
+    ), library_logs("yfinance"):
         def publish(tick: Any) -> None:
             producer.publish_message(topic, tick)
 
         poller = BarPoller(symbols, fetch_bars_yfinance, publish, marks, metrics)
         backoff = Backoff(settings.producer.backoff_initial_s, settings.producer.backoff_max_s)
+        failed: list[str] = []
         if args.once:
             n, failed = poller.poll_once()
-            print(f"published {n} bar_close ticks; failed: {', '.join(failed) or 'none'}")
+            print(f"published {n} bar_close ticks; failed: "
+                  f"{poller.describe_failures(failed) if failed else 'none'}")
         elif mode == "poll":
             poller.run(stop, interval, backoff)
         else:
@@ -148,12 +154,15 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
                                      poller=poller)
             run_stream_blocking(streamer, stop, backoff)
     print(json.dumps(producer.summary()))
+    if failed and len(failed) == len(symbols):
+        raise ProducerError(f"every symbol's fetch failed: {poller.describe_failures(failed)}")
     return 1 if producer.failed else 0
 
 
 def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
     from tariffmon.errors import ConfigError
     from tariffmon.producers.backoff import Backoff
+    from tariffmon.producers.errors import ProducerError
     from tariffmon.producers.headlines.feeds import fetch_url
     from tariffmon.producers.headlines.poller import HeadlinePoller, SeenIds, split_sources
     from tariffmon.producers.runtime import ensure_stream_topics, producer_runtime
@@ -178,10 +187,14 @@ def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
             feeds, files, publish, seen, metrics, fetch=fetch_url,
             backoff=lambda: Backoff(p.backoff_initial_s, p.backoff_max_s),
         )
+        failed: list[str] = []
         if args.once:
             n, failed = poller.poll_once()
             print(f"published {n} headlines; failed sources: {', '.join(failed) or 'none'}")
         else:
             poller.run(stop, interval)
     print(json.dumps(producer.summary()))
+    if failed and len(failed) == len(feeds) + len(files):
+        raise ProducerError(f"every headline source failed: {', '.join(failed)} (the "
+                            "warnings above give each cause)")
     return 1 if producer.failed else 0

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,3 +231,36 @@ def test_describe_keeps_the_package_errors_and_flags_the_unforeseen() -> None:
 def _raised_from(outer: BaseException, cause: BaseException) -> BaseException:
     outer.__cause__ = cause
     return outer
+
+
+def _producer_env(settings: Any) -> dict[str, str]:
+    env = {"TARIFFMON_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+           "TARIFFMON_METRICS__ENABLED": "false"}
+    for stream, topic in settings.topics.all_topics().items():
+        env[f"TARIFFMON_TOPICS__{stream.upper()}"] = topic
+    return env
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("broken", [1, 2, 3])
+def test_headlines_once_fails_when_every_source_failed(
+    broken: int, make_settings: Any, tmp_path: Path
+) -> None:
+    missing = [str(tmp_path / f"gone{i}.jsonl") for i in range(broken)]
+    # a feed on a closed loopback port fails too (connection refused), no network needed
+    feed = f"local=http://127.0.0.1:{free_ports(1)[0]}/rss"
+    proc = run_cli(["produce", "headlines", "--once", *missing, feed], tmp_path,
+                   _producer_env(make_settings()))
+    line = failure_line(proc, "produce")
+    assert "every headline source failed" in line
+    assert all(Path(m).stem in line for m in missing) and "local" in line
+
+
+@pytest.mark.integration
+def test_headlines_once_succeeds_when_one_source_worked(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    proc = run_cli(["produce", "headlines", "--once", str(tmp_path / "gone.jsonl"),
+                    str(_headline_file(tmp_path))], tmp_path, _producer_env(make_settings()))
+    assert proc.returncode == 0, proc.stderr
+    assert "published 1 headlines; failed sources: gone" in proc.stdout
