@@ -18,8 +18,8 @@ def register(sub: Any) -> None:
         help="run the reaction engine over recorded-stream files and write a report",
         description=(
             "Merge the FILEs (recorded-stream JSON lines, .gz allowed, each sorted by ts: "
-            "ticks and headlines, e.g. data/sample/*) by event time and run them through the "
-            "same classifier and reaction engine as the live worker, in process (no Kafka, no "
+            "ticks and headlines, e.g. data/sample/*.jsonl*) by event time and run them through "
+            "the same classifier and reaction engine as the live worker, in process (no Kafka, no "
             "Java). Writes to DIR: reactions.jsonl (the reaction records of the contract), "
             "reactions.csv, alerts.jsonl, summary.txt, PNG charts (per symbol: the average "
             "return path around tariff headlines by direction, and the price timeline with "

@@ -29,8 +29,9 @@ def register(sub: Any) -> None:
     p.add_argument("--metrics-port", type=int, default=None,
                    help="worker metrics port (default: metrics.worker_port)")
     p.add_argument("--files", nargs="+", type=Path, default=None,
-                   help="recorded-stream files to replay (default: data/sample/* in the base "
-                        "folder: TARIFFMON_HOME, else the working directory)")
+                   help="recorded-stream files to replay (default: the .jsonl and .jsonl.gz "
+                        "files of data/sample in the base folder: TARIFFMON_HOME, else the "
+                        "working directory)")
     p.add_argument("--exit-when-done", action="store_true",
                    help="stop the worker and exit once the reactions are printed")
     p.add_argument("--idle", type=float, default=120.0,
