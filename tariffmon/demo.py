@@ -48,6 +48,9 @@ RUN_ID_FORMAT = "%Y%m%d-%H%M%S"
 _RUN_ID = r"\d{8}-\d{6}"
 #: group states in which a run's worker is still up (its topics are kept)
 _LIVE_GROUP_STATES = frozenset({"Stable", "PreparingRebalance", "CompletingRebalance"})
+#: a run whose worker never joined its group is kept this long after its start: it may be
+#: another demo starting now (its topics exist a few seconds before its worker joins)
+STARTING_GRACE_S = 15 * 60
 
 
 class DemoError(TariffmonError):
@@ -86,12 +89,16 @@ def demo_data_root(base: Settings) -> Path:
 
 def remove_earlier_runs(kafka: KafkaSettings, data_root: Path | None = None, *,
                         keep: frozenset[str] = frozenset(), topic_prefix: str = TOPIC_PREFIX,
-                        group_prefix: str = GROUP_PREFIX) -> list[str]:
+                        group_prefix: str = GROUP_PREFIX, now: dt.datetime | None = None,
+                        ) -> list[str]:
     """Delete what earlier demo runs left: their topics and their data folders.
 
-    A run whose worker group still has members (another demo running now) and the runs in
-    ``keep`` are left alone.  Returns the run ids removed, oldest first.
+    Left alone: the runs in ``keep``, a run whose worker group has members (another demo
+    running now), and a run whose worker never joined (no group) that started less than
+    :data:`STARTING_GRACE_S` ago (another demo starting now).  Returns the run ids
+    removed, oldest first.
     """
+    now = now or dt.datetime.now(dt.UTC)
     pattern = re.compile(
         rf"^(?:{re.escape(topic_prefix)}|{re.escape(group_prefix)})({_RUN_ID})(?:[.-]|$)")
     admin = admin_client(kafka)
@@ -104,9 +111,8 @@ def remove_earlier_runs(kafka: KafkaSettings, data_root: Path | None = None, *,
         runs = sorted(by_run)
         if runs:
             groups = admin.describe_groups([group_prefix + run for run in runs])
-            live = {run for run in runs
-                    if _group_state(groups.get(group_prefix + run)) in _LIVE_GROUP_STATES}
-            runs = [run for run in runs if run not in live]
+            runs = [run for run in runs
+                    if _finished(_group_state(groups.get(group_prefix + run)), run, now)]
             doomed = sorted(t for run in runs for t in by_run[run])
             if doomed:
                 admin.delete_topics(doomed, timeout_ms=30_000)
@@ -118,6 +124,16 @@ def remove_earlier_runs(kafka: KafkaSettings, data_root: Path | None = None, *,
             if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
     return runs
+
+
+def _finished(state: str, run: str, now: dt.datetime) -> bool:
+    """Whether a run is over: its worker left (Empty), or never came and the run is old."""
+    if state in _LIVE_GROUP_STATES:
+        return False
+    if state == "Empty":
+        return True
+    started = dt.datetime.strptime(run, RUN_ID_FORMAT).replace(tzinfo=dt.UTC)
+    return (now - started).total_seconds() > STARTING_GRACE_S
 
 
 def _group_state(group: Any) -> str:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from kafka import KafkaConsumer
 
 from tariffmon.demo import (
+    RUN_ID_FORMAT,
     Demo,
     cli_command,
     demo_data_root,
@@ -105,14 +108,28 @@ def test_prometheus_hint_scrapes_only_what_the_demo_runs(
     assert "SUCCESS" in done.stdout + done.stderr
 
 
+def _join(settings: Any, topic: str, group: str) -> KafkaConsumer:
+    consumer = KafkaConsumer(topic, group_id=group, enable_auto_commit=False,
+                             **client_config(settings.kafka))
+    for _ in range(60):  # until the group has its member (Stable)
+        consumer.poll(timeout_ms=250)
+        if consumer.assignment():
+            return consumer
+    raise AssertionError(f"{group} got no assignment")
+
+
 @pytest.mark.integration
-def test_earlier_runs_are_removed_unless_live_or_kept(
+def test_earlier_runs_are_removed_unless_live_starting_or_kept(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     topic_prefix, group_prefix = f"test-{tag}.demo-", f"test-{tag}-demo-"
-    runs = ["20250101-000000", "20250102-000000", "20250103-000000", "20250104-000000"]
-    dead, live, kept = runs[:2], runs[2], runs[3]
+    now = dt.datetime.now(dt.UTC)
+    young = [(now - dt.timedelta(minutes=m)).strftime(RUN_ID_FORMAT) for m in (1, 2, 3)]
+    # old with no group; young and finished (Empty); live; kept; young and starting
+    dead, finished, live, kept, starting = "20250101-000000", young[0], "20250103-000000", \
+        "20250104-000000", young[1]
+    runs = [dead, finished, live, kept, starting]
     settings = load_settings(kafka={"bootstrap_servers": kafka_bootstrap})
     topics = {f"{topic_prefix}{run}.{s}": 1 for run in runs for s in ("ticks", "reactions")}
     topics.update({f"{group_prefix}{run}-engine-changelog": 1 for run in runs})
@@ -121,27 +138,25 @@ def test_earlier_runs_are_removed_unless_live_or_kept(
     for run in runs:
         (root / run).mkdir(parents=True)
         (root / run / "worker.log").write_text("x\n")
-    member = KafkaConsumer(f"{topic_prefix}{live}.ticks", group_id=group_prefix + live,
-                           **client_config(settings.kafka))
+    left_group = _join(settings, f"{topic_prefix}{finished}.ticks", group_prefix + finished)
+    left_group.commit()  # a worker that committed and left: the group stays, Empty
+    left_group.close()
+    member = _join(settings, f"{topic_prefix}{live}.ticks", group_prefix + live)
     try:
-        for _ in range(40):  # until the group has its member (Stable)
-            member.poll(timeout_ms=250)
-            if member.assignment():
-                break
-        assert member.assignment()
         removed = remove_earlier_runs(settings.kafka, root, keep=frozenset({kept}),
-                                      topic_prefix=topic_prefix, group_prefix=group_prefix)
+                                      topic_prefix=topic_prefix, group_prefix=group_prefix,
+                                      now=now)
     finally:
         member.close()
-    assert removed == dead
+    assert removed == sorted([dead, finished])
     admin = admin_client(settings.kafka)
     try:
         left = {t for t in admin.list_topics() if tag in t}
-        assert left == {t for t in topics if live in t or kept in t}
+        assert left == {t for t in topics if any(r in t for r in (live, kept, starting))}
         admin.delete_topics(sorted(left), timeout_ms=30_000)
     finally:
         admin.close()
-    assert sorted(p.name for p in root.iterdir()) == [live, kept]
+    assert sorted(p.name for p in root.iterdir()) == sorted([live, kept, starting])
 
 
 def test_demo_data_root_is_next_to_the_worker_data(tmp_path: Path) -> None:
