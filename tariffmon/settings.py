@@ -2,7 +2,10 @@
 
 Precedence, strongest first: keyword arguments, environment variables (``TARIFFMON_`` prefix,
 ``__`` between nested names, e.g. ``TARIFFMON_KAFKA__BOOTSTRAP_SERVERS``), a ``.env`` file,
-the TOML settings file, the defaults below.
+the TOML settings file, the defaults below.  The variables are read by :class:`EnvSource`: a
+list takes JSON or commas (``60,300``), a table or section JSON; a value that does not parse
+names its variable; a variable that matches no setting is ignored, and
+:func:`unknown_variables` lists those with the nearest valid names (the command line warns).
 
 The settings file is the first of: the file named by ``TARIFFMON_CONFIG`` (which must
 exist), ``config/tariffmon.toml`` in the base folder if there is one; else only the defaults
