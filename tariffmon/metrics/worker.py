@@ -193,6 +193,12 @@ class WorkerMetrics:
         self.reactions = Counter(
             f"{p}_reactions", "Reactions measured.", ["symbol", "horizon"], registry=r,
         )
+        self.reactions_pending = Gauge(
+            f"{p}_reactions_pending",
+            "Reactions (headline, symbol, horizon) waiting for a tick past their horizon; "
+            "pending is not lost: newer ticks complete them, after a restart too.",
+            registry=r,
+        )
         self.significant_reactions = Counter(
             f"{p}_significant_reactions",
             "Significant reactions, by the headline's direction.",

@@ -27,9 +27,12 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
         log.warning("metrics on http://%s:%d/metrics", server.host, server.port)
     try:
         app = build_app(settings)
-        Pipeline(settings, app, metrics)
+        pipeline = Pipeline(settings, app, metrics)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
-        worker.execute_from_commandline()
+        try:
+            worker.execute_from_commandline()
+        finally:
+            pipeline.close()
     finally:
         if server is not None:
             server.close()
