@@ -2,8 +2,9 @@
 #
 #   make setup   virtual environment in .venv (package + test tools) and the Kafka jars
 #   make lint    ruff, mypy and the import layers (lint-imports, pyproject.toml)
-#   make test    setup, lint, then the whole pytest suite (starts its own Kafka broker)
-#   make demo    setup, then `tariffmon demo`
+#   make test    setup, lint, then the whole pytest suite (starts its own Kafka broker;
+#                about 25 minutes on two cores; a subset: make test PYTEST_ARGS="-m 'not slow'")
+#   make demo    the package without the test tools, the Kafka jars, then `tariffmon demo`
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,21 +12,29 @@ BIN    := $(VENV)/bin
 # extra pytest arguments, e.g. `make test PYTEST_ARGS="-k broker -x"`
 PYTEST_ARGS ?=
 
-# stamps: redo a step only when what it depends on changed
+# stamps: redo a step only when what it depends on changed; the runtime (what `demo` needs)
+# and the test tools (ruff, mypy, pytest ...: `lint` and `test`) are installed separately
 VENV_STAMP := $(VENV)/.tariffmon-installed
+TEST_STAMP := $(VENV)/.tariffmon-test-installed
 JARS_STAMP := .cache/kafka/.fetched
 
-.PHONY: setup venv jars lint test demo clean-broker help
+.PHONY: setup venv test-tools jars lint test demo clean-broker help
 
 help:
 	@sed -n 's/^#   //p' Makefile
 
-setup: venv jars
+setup: venv test-tools jars
 
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e .
+	@touch $@
+
+test-tools: $(TEST_STAMP)
+
+$(TEST_STAMP): $(VENV_STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $@
 
@@ -36,7 +45,7 @@ $(JARS_STAMP): tariffmon/defaults/kafka/pom.xml $(VENV_STAMP)
 	$(BIN)/tariffmon kafka setup
 	@mkdir -p $(@D) && touch $@
 
-lint: venv
+lint: test-tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -44,7 +53,7 @@ lint: venv
 test: setup lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-demo: setup
+demo: venv jars
 	$(BIN)/tariffmon demo
 
 # stop the development broker (its data stays in var/kafka; delete that folder to wipe it)

@@ -92,10 +92,21 @@ class ContractError(TariffmonError):
 
 
 class ConfigError(TariffmonError):
-    """A setting is missing or invalid; the message names the setting and the reason."""
+    """A setting is missing or invalid; the message names the setting and the reason.
+
+    ``setting`` is a dotted setting (``metrics.worker_port``), a variable
+    (``TARIFFMON_CONFIG``), a command-line option (``--out``) or argument (``FILE``); the
+    message calls it a setting, an option or an argument accordingly.
+    """
 
     def __init__(self, setting: str, reason: str) -> None:
-        super().__init__(f"setting {setting}: {reason}")
+        if setting.startswith("-"):
+            kind = "option"
+        elif setting.isupper() and not setting.startswith("TARIFFMON_"):
+            kind = "argument"
+        else:
+            kind = "setting"
+        super().__init__(f"{kind} {setting}: {reason}")
         self.setting = setting
         self.reason = reason
 

@@ -2,7 +2,10 @@
 
 Precedence, strongest first: keyword arguments, environment variables (``TARIFFMON_`` prefix,
 ``__`` between nested names, e.g. ``TARIFFMON_KAFKA__BOOTSTRAP_SERVERS``), a ``.env`` file,
-the TOML settings file, the defaults below.
+the TOML settings file, the defaults below.  The variables are read by :class:`EnvSource`: a
+list takes JSON or commas (``60,300``), a table or section JSON; a value that does not parse
+names its variable; a variable that matches no setting is ignored, and
+:func:`unknown_variables` lists those with the nearest valid names (the command line warns).
 
 The settings file is the first of: the file named by ``TARIFFMON_CONFIG`` (which must
 exist), ``config/tariffmon.toml`` in the base folder if there is one; else only the defaults
@@ -21,13 +24,18 @@ process fails at start-up rather than later.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import types
+import typing
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,6 +54,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOME_ENV = "TARIFFMON_HOME"
 #: The settings file looked for in the base folder when TARIFFMON_CONFIG is not set.
 CONFIG_FILE_NAME = Path("config") / "tariffmon.toml"
+#: The prefix of every settings variable; ``__`` separates a section from its setting.
+ENV_PREFIX = "TARIFFMON_"
+#: ``TARIFFMON_*`` variables that are not settings but are read elsewhere: the settings file
+#: and base folder, the Compose file's headline feeds, and the test suite's broker address.
+NON_SETTING_VARIABLES = frozenset({
+    "TARIFFMON_CONFIG", HOME_ENV, "TARIFFMON_FEEDS",
+    "TARIFFMON_TEST_BOOTSTRAP", "TARIFFMON_TEST_BOOTSTRAP_TIMEOUT_S",
+})
 
 
 def home_dir() -> Path:
@@ -375,7 +391,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_path = _config_file()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        # our own environment source instead of pydantic-settings': it names the variable in
+        # every error and reads lists written the way people write them (see EnvSource)
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings, EnvSource(settings_cls), dotenv_settings,
+        ]
         if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
@@ -419,6 +439,135 @@ def _env_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def _unwrap_optional(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; anything else unchanged."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _setting_variables() -> dict[str, tuple[str, ...]]:
+    """Every settings variable (upper case) -> the path of the setting it sets."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, field in Settings.model_fields.items():
+        out[f"{ENV_PREFIX}{name.upper()}"] = (name,)
+        annotation = _unwrap_optional(field.annotation)
+        if _is_model(annotation):
+            for sub in annotation.model_fields:
+                out[f"{ENV_PREFIX}{name.upper()}__{sub.upper()}"] = (name, sub)
+    return out
+
+
+def _field_at(path: tuple[str, ...]) -> FieldInfo:
+    field = Settings.model_fields[path[0]]
+    if len(path) == 2:
+        field = _unwrap_optional(field.annotation).model_fields[path[1]]
+    return field
+
+
+def _parse_env_value(variable: str, raw: str, field: FieldInfo) -> Any:
+    """The value of one variable for ``field``: lists as JSON or comma-separated, objects as
+    JSON, anything else as the string itself (pydantic converts and validates it)."""
+    annotation = _unwrap_optional(field.annotation)
+    origin = typing.get_origin(annotation) or annotation
+    text = raw.strip()
+    if origin in (list, tuple, set, frozenset):
+        item = (typing.get_args(annotation) or (str,))[0]
+        if text.startswith("[") or _is_model(item):
+            return _json_value(variable, text, "a JSON list, e.g. [60, 300]"
+                               if not _is_model(item) else "a JSON list of objects")
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if origin in (dict, Mapping) or _is_model(origin):
+        return _json_value(variable, text, 'a JSON object, e.g. {"key": "value"}')
+    return raw
+
+
+def _json_value(variable: str, text: str, form: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(variable, f"expected {form} ({exc}; got {text!r})") from None
+
+
+class EnvSource(PydanticBaseSettingsSource):
+    """The ``TARIFFMON_*`` variables, nested by ``__``, read the way people write them.
+
+    A list setting takes a JSON list (``[60, 300]``) or a comma-separated one
+    (``60,300``); a section, a table or a list of tables (``TARIFFMON_SYMBOLS``) takes JSON.
+    A value that does not parse raises ConfigError naming the variable and the form
+    expected.  A variable that matches no setting is left out here and reported by
+    :func:`unknown_variables` (the command line warns at start-up).  Names are matched
+    without regard to case, like pydantic-settings' own source.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings],
+                 environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings_cls)
+        self.environ = os.environ if environ is None else environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` reads every variable at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """The nested settings dictionary the variables describe."""
+        known = _setting_variables()
+        out: dict[str, Any] = {}
+        for variable, raw in self.environ.items():
+            path = known.get(variable.upper())
+            if path is None:
+                continue
+            value = _parse_env_value(variable, raw, _field_at(path))
+            if len(path) == 1:
+                section = out.get(path[0])
+                # a whole section as JSON, merged under the single settings of that section
+                if isinstance(section, dict) and isinstance(value, dict):
+                    out[path[0]] = {**value, **section}
+                else:
+                    out[path[0]] = value
+            else:
+                target = out.setdefault(path[0], {})
+                if isinstance(target, dict):
+                    target[path[1]] = value
+        return out
+
+
+def env_variable_of(setting: str) -> str:
+    """The ``TARIFFMON_*`` variable that sets a dotted setting (``engine.horizons_s``)."""
+    parts = setting.split(".")[:2]
+    return ENV_PREFIX + "__".join(p.upper() for p in parts)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """``TARIFFMON_*`` variables that match no setting, each with the nearest valid name.
+
+    The nearest name is the closest settings variable by spelling (None when nothing is
+    close), so ``TARIFFMON_KAFKA_BOOTSTRAP_SERVERS`` (one underscore) suggests
+    ``TARIFFMON_KAFKA__BOOTSTRAP_SERVERS``.
+    """
+    environ = os.environ if environ is None else environ
+    valid = sorted(_setting_variables())
+    out: list[tuple[str, str | None]] = []
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NON_SETTING_VARIABLES:
+            continue
+        if upper in valid:
+            continue
+        # compared without the prefix, which every name shares and would make all close
+        names = [v.removeprefix(ENV_PREFIX) for v in [*valid, *sorted(NON_SETTING_VARIABLES)]]
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), names, n=1,
+                                          cutoff=0.6)
+        out.append((variable, ENV_PREFIX + close[0] if close else None))
+    return out
+
+
 def _config_file() -> Path | None:
     explicit = os.environ.get("TARIFFMON_CONFIG")
     if explicit:
@@ -428,6 +577,17 @@ def _config_file() -> Path | None:
         return path
     found = home_dir() / CONFIG_FILE_NAME
     return found if found.is_file() else None
+
+
+def _set_by(setting: str) -> str:
+    """`` (set by TARIFFMON_X__Y)`` when that variable is set, so the user knows where to look."""
+    variable = env_variable_of(setting)
+    names = {v.upper(): v for v in os.environ}
+    if variable in names:
+        return f" (set by {names[variable]})"
+    if variable.split("__")[0] in names:
+        return f" (set by {names[variable.split('__')[0]]})"
+    return ""
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -442,7 +602,7 @@ def load_settings(**overrides: Any) -> Settings:
         shown = "" if isinstance(value, dict | list) or loc.endswith("password") else (
             f" (got {value!r})"
         )
-        raise ConfigError(loc, f"{msg}{shown}") from None
+        raise ConfigError(loc, f"{msg}{shown}{_set_by(loc)}") from None
     except ValueError as exc:  # e.g. a TOML syntax error from the file source
         if isinstance(exc, TariffmonError):
             raise

@@ -18,8 +18,8 @@ def register(sub: Any) -> None:
         help="run the reaction engine over recorded-stream files and write a report",
         description=(
             "Merge the FILEs (recorded-stream JSON lines, .gz allowed, each sorted by ts: "
-            "ticks and headlines, e.g. data/sample/*) by event time and run them through the "
-            "same classifier and reaction engine as the live worker, in process (no Kafka, no "
+            "ticks and headlines, e.g. data/sample/*.jsonl*) by event time and run them through "
+            "the same classifier and reaction engine as the live worker, in process (no Kafka, no "
             "Java). Writes to DIR: reactions.jsonl (the reaction records of the contract), "
             "reactions.csv, alerts.jsonl, summary.txt, PNG charts (per symbol: the average "
             "return path around tariff headlines by direction, and the price timeline with "
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tariffmon.backtest.report import format_summary, write_report
     from tariffmon.backtest.runner import IncompleteInputError, run_backtest, total_bytes
+    from tariffmon.cli.preflight import require_output_dir
     from tariffmon.cli.timeargs import parse_time
     from tariffmon.errors import ConfigError
     from tariffmon.settings import load_settings
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [f for f in args.files if not Path(f).is_file()]
     if missing:
         raise ConfigError("FILE", f"no such file: {missing[0]}")
+    # before the run, which may take minutes, not when the report is written
+    require_output_dir(args.out, option="--out")
     size = total_bytes(args.files)
     # a bar only where someone watches it: CI logs would fill with carriage returns
     show = not args.no_progress and size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
@@ -83,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_summary(result))
         print()
-    print(f"wrote {len(files.all())} files to {files.out_dir}:")
+    partial = "" if incomplete is None else (
+        " (partial: they cover only what was read before the input stopped, see the error)")
+    print(f"wrote {len(files.all())} files to {files.out_dir}{partial}:")
     for path in files.all():
         print(f"  {path}")
     if incomplete is not None:

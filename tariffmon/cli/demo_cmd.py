@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tariffmon.cli.preflight import require_free_port
 from tariffmon.settings import load_settings
 
 
@@ -28,8 +29,9 @@ def register(sub: Any) -> None:
     p.add_argument("--metrics-port", type=int, default=None,
                    help="worker metrics port (default: metrics.worker_port)")
     p.add_argument("--files", nargs="+", type=Path, default=None,
-                   help="recorded-stream files to replay (default: data/sample/* in the base "
-                        "folder: TARIFFMON_HOME, else the working directory)")
+                   help="recorded-stream files to replay (default: the .jsonl and .jsonl.gz "
+                        "files of data/sample in the base folder: TARIFFMON_HOME, else the "
+                        "working directory)")
     p.add_argument("--exit-when-done", action="store_true",
                    help="stop the worker and exit once the reactions are printed")
     p.add_argument("--idle", type=float, default=120.0,
@@ -46,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap
     if bootstrap is None and os.environ.get("TARIFFMON_KAFKA__BOOTSTRAP_SERVERS"):
         bootstrap = settings.kafka.bootstrap_servers
-    demo = Demo(settings, metrics_port=args.metrics_port or settings.metrics.worker_port,
-                bootstrap=bootstrap, files=args.files)
+    metrics_port = args.metrics_port or settings.metrics.worker_port
+    # before the broker and the backtest, not half a minute later in the worker's log
+    require_free_port(settings.metrics.host, metrics_port, setting="metrics.worker_port",
+                      option="--metrics-port")
+    demo = Demo(settings, metrics_port=metrics_port, bootstrap=bootstrap, files=args.files)
     reactions = demo.run(keep_running=not args.exit_when_done, idle_s=args.idle)
     # success means the live path gave every answer the backtest gives, and only those
     identical = sum(1 for r in reactions if demo.expected.get(r.key) == r)

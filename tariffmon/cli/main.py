@@ -11,10 +11,10 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from tariffmon import __version__
-from tariffmon.errors import TariffmonError
 
 #: subcommand modules, in the order ``--help`` lists them
 COMMAND_MODULES = (
@@ -45,19 +45,57 @@ def build_parser() -> argparse.ArgumentParser:
             "defaults. The base folder (TARIFFMON_HOME, else the working directory) also "
             "holds what is written by default: var/ and .cache/."
         ),
+        epilog=(
+            "A failure is reported in one line naming its cause and the setting or option "
+            "to change; --debug (or -v) adds the traceback. Exit status: 0 success, 1 a "
+            "failure not foreseen (or a partial result, as the command's help says), 2 a "
+            "usage or settings error or any other failure the line explains, 130 "
+            "interrupted."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"tariffmon {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failure (also after the command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _accept_debug_anywhere(sub)
     return parser
 
 
+def _accept_debug_anywhere(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Let ``--debug`` follow the command too (``tariffmon worker --debug``).
+
+    SUPPRESS as the default keeps a subcommand from resetting the top-level value.
+    """
+    for parser in sub.choices.values():
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                            help="show the traceback of a failure")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_debug_anywhere(action)
+
+
+def _warn_unknown_variables() -> None:
+    """One warning per ``TARIFFMON_*`` variable that sets nothing, with the nearest name."""
+    from tariffmon.settings import unknown_variables
+
+    for variable, nearest in unknown_variables():
+        hint = f"; did you mean {nearest}?" if nearest else ""
+        logging.getLogger("tariffmon").warning(
+            "%s matches no setting and is ignored%s", variable, hint)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    The one place where a failure becomes what the user sees: a single line naming the
+    cause and what to change (:func:`tariffmon.cli.failures.describe`), the traceback only
+    with ``--debug`` or ``-v``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -68,12 +106,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     quiet_client_logs(args.verbose)  # Kafka clients: WARNING and up; no client repeats
     try:
+        _warn_unknown_variables()
         code: int = args.func(args)
-    except TariffmonError as exc:
-        print(f"tariffmon {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - every failure ends here, as one line
+        from tariffmon.cli.failures import describe
+
+        line, code = describe(exc)
+        if args.debug or args.verbose:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"tariffmon {args.command}: error: {line}", file=sys.stderr)
+        return code
     return code
 
 

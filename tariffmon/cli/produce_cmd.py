@@ -78,11 +78,18 @@ def _metrics_port(args: argparse.Namespace, settings: Any) -> int | None:
     separate containers, and its health checks and Prometheus expect that port); None
     means no endpoint.
     """
+    from tariffmon.cli.preflight import require_free_port
+
     if args.metrics_port is not None:
-        return int(args.metrics_port) or None
-    if not settings.metrics.enabled:
-        return None
-    return int(settings.metrics.producer_port)
+        port = int(args.metrics_port) or None
+    elif not settings.metrics.enabled:
+        port = None
+    else:
+        port = int(settings.metrics.producer_port)
+    if port is not None:
+        require_free_port(settings.metrics.host, port, setting="metrics.producer_port",
+                          option="--metrics-port")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,11 +105,13 @@ def run(args: argparse.Namespace) -> int:
 def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
     from tariffmon.errors import ConfigError
     from tariffmon.producers.backoff import Backoff
+    from tariffmon.producers.errors import ProducerError
     from tariffmon.producers.runtime import ensure_stream_topics, producer_runtime
     from tariffmon.producers.ticks.runner import (
         BarPoller,
         QuoteStreamer,
         fetch_bars_yfinance,
+        library_logs,
         run_stream_blocking,
         yfinance_ws_factory,
     )
@@ -113,26 +122,31 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
     symbols = {}
     for name in wanted:
         symbols[name] = settings.symbol(name).yahoo  # ConfigError names an unknown symbol
+    port = _metrics_port(args, settings)  # a taken port fails before the broker is asked
     mode = args.mode or settings.producer.tick_mode
     if args.once and mode == "stream":
         mode = "poll"
-    topic = settings.topics.ticks
-    ensure_stream_topics(settings, ["ticks"])
-    marks = watermarks_from_records(read_tail(settings, topic))
     interval = args.poll_interval or settings.producer.poll_interval_s
     if interval <= 0:
         raise ConfigError("--poll-interval", f"must be positive (got {interval})")
-    with producer_runtime(settings, metrics_port=_metrics_port(args, settings)) as (
+    topic = settings.topics.ticks
+    ensure_stream_topics(settings, ["ticks"])
+    marks = watermarks_from_records(read_tail(settings, topic))
+    # yfinance's own log lines (a traceback per failed connection) stay off the terminal:
+    # the loops log one line per retry with the cause
+    with producer_runtime(settings, metrics_port=port) as (
         producer, metrics, stop,
-    ):
+    ), library_logs("yfinance"):
         def publish(tick: Any) -> None:
             producer.publish_message(topic, tick)
 
         poller = BarPoller(symbols, fetch_bars_yfinance, publish, marks, metrics)
         backoff = Backoff(settings.producer.backoff_initial_s, settings.producer.backoff_max_s)
+        failed: list[str] = []
         if args.once:
             n, failed = poller.poll_once()
-            print(f"published {n} bar_close ticks; failed: {', '.join(failed) or 'none'}")
+            print(f"published {n} bar_close ticks; failed: "
+                  f"{poller.describe_failures(failed) if failed else 'none'}")
         elif mode == "poll":
             poller.run(stop, interval, backoff)
         else:
@@ -140,12 +154,15 @@ def _run_ticks(args: argparse.Namespace, settings: Any) -> int:
                                      poller=poller)
             run_stream_blocking(streamer, stop, backoff)
     print(json.dumps(producer.summary()))
+    if failed and len(failed) == len(symbols):
+        raise ProducerError(f"every symbol's fetch failed: {poller.describe_failures(failed)}")
     return 1 if producer.failed else 0
 
 
 def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
     from tariffmon.errors import ConfigError
     from tariffmon.producers.backoff import Backoff
+    from tariffmon.producers.errors import ProducerError
     from tariffmon.producers.headlines.feeds import fetch_url
     from tariffmon.producers.headlines.poller import HeadlinePoller, SeenIds, split_sources
     from tariffmon.producers.runtime import ensure_stream_topics, producer_runtime
@@ -154,11 +171,12 @@ def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
     feeds, files = split_sources([*settings.producer.feeds, *args.sources])
     if not feeds and not files:
         raise ConfigError("producer.feeds", "no headline source: configure feeds or pass some")
+    port = _metrics_port(args, settings)  # a taken port fails before the broker is asked
     topic = settings.topics.headlines
     ensure_stream_topics(settings, ["headlines"])
     seen = SeenIds.from_records(read_tail(settings, topic, per_partition=5_000))
     interval = args.interval or settings.producer.feed_interval_s
-    with producer_runtime(settings, metrics_port=_metrics_port(args, settings)) as (
+    with producer_runtime(settings, metrics_port=port) as (
         producer, metrics, stop,
     ):
         def publish(head: Any) -> None:
@@ -169,10 +187,14 @@ def _run_headlines(args: argparse.Namespace, settings: Any) -> int:
             feeds, files, publish, seen, metrics, fetch=fetch_url,
             backoff=lambda: Backoff(p.backoff_initial_s, p.backoff_max_s),
         )
+        failed: list[str] = []
         if args.once:
             n, failed = poller.poll_once()
             print(f"published {n} headlines; failed sources: {', '.join(failed) or 'none'}")
         else:
             poller.run(stop, interval)
     print(json.dumps(producer.summary()))
+    if failed and len(failed) == len(feeds) + len(files):
+        raise ProducerError(f"every headline source failed: {', '.join(failed)} (the "
+                            "warnings above give each cause)")
     return 1 if producer.failed else 0

@@ -22,14 +22,22 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--out", default="data/sample", metavar="DIR",
                    help="output folder (default: data/sample)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the bundled one)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed, 0 or more (default: the bundled one)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Generate the sample files."""
+    from pathlib import Path
+
+    from tariffmon.cli.preflight import require_output_dir
+    from tariffmon.errors import ConfigError
     from tariffmon.producers.sample import DEFAULT_SEED, write_sample
 
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError("--seed", f"must be a non-negative integer (got {args.seed})")
+    require_output_dir(Path(args.out), option="--out")
     written = write_sample(args.out, DEFAULT_SEED if args.seed is None else args.seed)
     for name, n in written.items():
         print(f"{args.out}/{name}: {n} events")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tariffmon.cli.preflight import require_free_port
 from tariffmon.settings import load_settings
 
 
@@ -31,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         overrides["metrics"] = {"worker_port": args.metrics_port}
     settings = load_settings(**overrides)
+    if settings.metrics.enabled:
+        require_free_port(settings.metrics.host, settings.metrics.worker_port,
+                          setting="metrics.worker_port", option="--metrics-port")
     from tariffmon.streams.worker import run_worker  # Faust is heavy: imported only to run
 
     run_worker(settings, loglevel=args.loglevel)

@@ -31,7 +31,13 @@ import pandas as pd
 from tariffmon.producers.backoff import Backoff
 from tariffmon.producers.errors import HistoryRangeError, ProducerError
 from tariffmon.producers.ticks.convert import bars_to_ticks, interval_seconds
-from tariffmon.producers.ticks.runner import classify_error
+from tariffmon.producers.ticks.runner import (
+    classify_error,
+    library_logs,
+    next_attempt,
+    short_cause,
+    wall_ms,
+)
 from tariffmon.recorded import RecordedEvent, write_events
 
 log = logging.getLogger(__name__)
@@ -112,23 +118,43 @@ def fetch_history_yfinance(ticker: str, start: datetime, end: datetime,
     return frame
 
 
+def _is_vague(exc: BaseException) -> bool:
+    """yfinance's "no data" errors, which it raises whatever the cause (a DNS failure too)."""
+    return "Missing" in type(exc).__name__ or "possibly delisted" in str(exc)
+
+
 def _fetch_with_retries(fetch: FetchHistory, ticker: str, a: datetime, b: datetime,
                         interval: str, attempts: int, sleep: Callable[[float], Any]
                         ) -> pd.DataFrame:
+    """One request, retried with backoff; the final error names the real cause.
+
+    yfinance logs the cause of a failed request (e.g. ``Could not resolve host``) and may
+    then raise only "possibly delisted; no price data found": the cause it logged (in this
+    attempt or an earlier one) is what the error and the retry lines say.
+    """
     backoff = Backoff(2.0, 60.0)
-    for attempt in range(1, attempts + 1):
-        try:
-            return fetch(ticker, a, b, interval)
-        except Exception as exc:  # retried, then re-raised with its kind
-            kind = classify_error(exc)
-            if attempt == attempts:
-                raise ProducerError(
-                    f"{ticker} {interval} {a:%Y-%m-%d}..{b:%Y-%m-%d}: {kind}: {exc}"
-                ) from exc
-            delay = backoff.next_delay()
-            log.warning("%s %s: %s (%s); retry %d in %.1f s", ticker, interval, kind, exc,
-                        attempt, delay)
-            sleep(delay)
+    known: str | None = None  # the last specific cause seen, over all attempts
+    with library_logs("yfinance") as library:
+        for attempt in range(1, attempts + 1):
+            try:
+                return fetch(ticker, a, b, interval)
+            except Exception as exc:  # retried, then re-raised with its kind and cause
+                kind = classify_error(exc)
+                said = library.take_errors()
+                if not _is_vague(exc):
+                    known = short_cause(exc)
+                elif said:
+                    known = f"{said[-1]} (yfinance then said: {short_cause(exc)})"
+                cause = known or short_cause(exc)
+                if attempt == attempts:
+                    raise ProducerError(
+                        f"{ticker} {interval} {a:%Y-%m-%d}..{b:%Y-%m-%d}: {kind}: {cause} "
+                        f"(after {attempts} attempts)"
+                    ) from exc
+                delay = backoff.next_delay()
+                log.warning("%s %s: %s: %s; retry %d of %d, %s", ticker, interval, kind, cause,
+                            attempt, attempts - 1, next_attempt(wall_ms(), delay))
+                sleep(delay)
     raise AssertionError("unreachable")
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
+import re
 import time
 import urllib.error
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -100,6 +102,70 @@ def classify_error(exc: BaseException) -> str:
     return "fetch"
 
 
+#: the most characters of an error's text in a log line
+MAX_CAUSE_CHARS = 200
+#: curl's (yfinance's HTTP client) pointer to its documentation, cut from messages
+_CURL_SEE_ALSO = re.compile(r"\s*See https://curl\.se/\S*.*$")
+
+
+def short_cause(exc: BaseException | str) -> str:
+    """An error's text on one bounded line, without curl's pointer to its documentation."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = _CURL_SEE_ALSO.sub("", text)
+    return text if len(text) <= MAX_CAUSE_CHARS else text[: MAX_CAUSE_CHARS - 3] + "..."
+
+
+def next_attempt(now_ms: int, delay_s: float) -> str:
+    """``next attempt at HH:MM:SS UTC (in N s)``: when a retry happens, for a log line."""
+    at = dt.datetime.fromtimestamp(now_ms / 1000 + delay_s, dt.UTC)
+    return f"next attempt at {at:%H:%M:%S} UTC (in {delay_s:.1f} s)"
+
+
+class LibraryLog(logging.Handler):
+    """Keeps a library's log records (yfinance's) off the terminal, remembering its errors.
+
+    yfinance logs each failure itself, with a traceback for a failed WebSocket connection and
+    several lines per fetch, and then raises (or, for a fetch, raises a vaguer error such as
+    "possibly delisted" while the real cause, e.g. a DNS failure, was only logged).  The
+    producers log one line per failure with the cause; this handler holds what the library
+    said so that the cause can be taken from it (:meth:`take_errors`).
+    """
+
+    def __init__(self, limit: int = 20) -> None:
+        super().__init__(level=logging.WARNING)
+        self.limit = limit
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Remember the record's first line (records at ERROR and above only)."""
+        if record.levelno >= logging.ERROR:
+            self.errors.append(short_cause(record.getMessage().splitlines()[0]))
+            del self.errors[: -self.limit]
+
+    def take_errors(self) -> list[str]:
+        """The errors logged since the last call, oldest first."""
+        out, self.errors = self.errors, []
+        return out
+
+
+@contextlib.contextmanager
+def library_logs(name: str = "yfinance") -> Iterator[LibraryLog]:
+    """While inside, ``name``'s records go to a :class:`LibraryLog`, not to the terminal.
+
+    With the root logger at DEBUG (``-vv``) they are shown as well, tracebacks included.
+    """
+    logger = logging.getLogger(name)
+    handler = LibraryLog()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = logging.getLogger().isEnabledFor(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 class BarPoller:
     """Publishes each symbol's complete one-minute bars, at their close, exactly once."""
 
@@ -123,6 +189,15 @@ class BarPoller:
         self.interval = interval
         self.interval_s = interval_seconds(interval)
         self.now_ms = now_ms
+        #: symbol -> "kind: cause" of its last failed fetch (cleared when a fetch succeeds)
+        self.failures: dict[str, str] = {}
+
+    def describe_failures(self, failed: list[str]) -> str:
+        """``USDJPY, N225: fetch: Could not resolve host ...``: the failed symbols by cause."""
+        by_cause: dict[str, list[str]] = {}
+        for symbol in failed:
+            by_cause.setdefault(self.failures.get(symbol, "unknown"), []).append(symbol)
+        return "; ".join(f"{', '.join(names)}: {cause}" for cause, names in by_cause.items())
 
     def _period(self, symbol: str, now: int) -> str:
         # 1m bars: Yahoo serves up to 8 days per request; ask for more only after a gap
@@ -143,11 +218,14 @@ class BarPoller:
                 ticks = bars_to_ticks(frame, symbol, self.interval_s, now_ms=now)
             except Exception as exc:  # noqa: BLE001 - any source failure is counted and retried
                 kind = classify_error(exc)
-                log.warning("%s (%s): fetch failed (%s): %s", symbol, yahoo, kind, exc)
+                # the loops log one line per retry naming every failed symbol (run, QuoteStreamer)
+                self.failures[symbol] = f"{kind}: {short_cause(exc)}"
+                log.debug("%s (%s): fetch failed (%s): %s", symbol, yahoo, kind, exc)
                 if self.metrics is not None:
                     self.metrics.fetch_failed(source, kind)
                 failed.append(symbol)
                 continue
+            self.failures.pop(symbol, None)
             if self.metrics is not None:
                 self.metrics.fetch_ok(source, now / 1000)
             for tick in ticks:
@@ -162,7 +240,9 @@ class BarPoller:
             log.info("bars: published %d, failed symbols %s", n, failed or "none")
             if failed:
                 delay = backoff.next_delay()
-                log.warning("bars: retrying in %.1f s", delay)
+                # one line per retry: what failed, why, and when it is tried again
+                log.warning("bars: fetch failed for %s; %s", self.describe_failures(failed),
+                            next_attempt(self.now_ms(), delay))
                 stop.wait(delay)
             else:
                 backoff.reset()
@@ -265,15 +345,20 @@ class QuoteStreamer:
                 continue  # only returns when stopping
             except Exception as exc:  # noqa: BLE001 - any stream failure: count, fall back, retry
                 kind = classify_error(exc)
-                log.warning("stream: session ended (%s): %s", kind, exc)
+                ended = f"stream: session ended ({kind}: {short_cause(exc)})"
                 if self.metrics is not None:
                     self.metrics.source_errors.labels(source="yfinance_stream", kind=kind).inc()
+            bars = ""
             if self.poller is not None and not stop.is_set():
-                n, _ = await asyncio.to_thread(self.poller.poll_once)
-                log.info("stream down: published %d bars meanwhile", n)
+                n, failed = await asyncio.to_thread(self.poller.poll_once)
+                bars = "; bars meanwhile: " + (
+                    f"fetch failed for {self.poller.describe_failures(failed)}" if failed
+                    else f"published {n}")
             if self._session_messages:
                 backoff.reset()  # the connection worked for a while: retry soon
             delay = backoff.next_delay()
+            # one line per retry: why the stream ended, how the fallback went, when it retries
+            log.warning("%s%s; %s", ended, bars, next_attempt(self.now_ms(), delay))
             with contextlib.suppress(TimeoutError):  # the backoff elapsed: reconnect
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
