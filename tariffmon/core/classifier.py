@@ -132,8 +132,14 @@ class _Cue:
         return found
 
 
-#: What may sit between a negation and its cue: words, not a clause boundary.
-_GAP_WORD = r"[^\s,;:]+"
+#: What may sit between a cue and its negation: words of the same clause.  Neither
+#: punctuation nor a word that starts another clause: in "Nikkei drops as Trump imposes
+#: tariffs" or "shares end lower after the tariff threat" the market verb does not negate.
+_CLAUSE = r"as|after|amid|while|when|because|since|despite|following|before|but|and|or|says?|said"
+_GAP_AFTER = rf"(?!(?:{_CLAUSE})(?![^\W\d_]))[^\s,;:]+"
+#: Before a cue, not a preposition either: "drops on tariff fears" is a market move, while
+#: after one it is the cue's object ("the pause on reciprocal tariffs expires").
+_GAP_BEFORE = rf"(?!(?:{_CLAUSE}|on|over)(?![^\W\d_]))[^\s,;:]+"
 #: Between a cue and a Japanese negation: characters of the same phrase.
 _GAP_JA = r"[^\s、。,.!?「」『』()・]"
 #: How far back and ahead a negation is looked for, in characters (a few words).
@@ -146,12 +152,12 @@ class _Negator:
     def __init__(self, negations: Negations) -> None:
         n = negations.max_words
         self._before = (
-            re.compile(bounded(_joined(negations.before)) + rf"(?:\s+{_GAP_WORD}){{0,{n}}}\s*$")
+            re.compile(bounded(_joined(negations.before)) + rf"(?:\s+{_GAP_BEFORE}){{0,{n}}}\s*$")
             if negations.before
             else None
         )
         self._after = (
-            re.compile(rf"\s*(?:{_GAP_WORD}\s+){{0,{n}}}?" + bounded(_joined(negations.after)))
+            re.compile(rf"\s*(?:{_GAP_AFTER}\s+){{0,{n}}}?" + bounded(_joined(negations.after)))
             if negations.after
             else None
         )
