@@ -49,7 +49,9 @@ class Classification:
 
     ``tags`` is sorted and comes only from the rules file; ``matched`` holds the matched
     words in order of appearance (for explanation, never for labels); ``cues`` names the
-    direction cues that fired as ``direction:name``; ``masked`` the near-miss texts blanked.
+    direction cues that counted as ``side:name`` (``side`` escalation, de-escalation or
+    neutral), with ``:negated`` when a negation turned the cue to the other side;
+    ``masked`` the near-miss texts blanked.
     """
 
     is_tariff: bool
@@ -126,7 +128,7 @@ class _Cue:
     ja: re.Pattern[str] | None
 
     def spans(self, folded: str, ascii_only: bool) -> list[tuple[int, int]]:
-        found = [m.span() for m in self.words.finditer(folded)] if self.words else []
+        found = [m.span() for m in self.words.finditer(folded)] if self.words is not None else []
         if self.ja is not None and not ascii_only:
             found.extend(m.span() for m in self.ja.finditer(folded))
         return found

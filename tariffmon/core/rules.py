@@ -19,6 +19,7 @@ The file (``tariffmon/defaults/classifier.yaml`` by default) has five parts:
     "no"), ``after`` it ("... pause lapses", "... not be extended"), each with at most
     ``max_words`` words between, and ``ja_after`` for Japanese, whose negation follows the
     verb ("合意に至らず", "延長せず"), with at most ``max_chars`` characters between.
+    A rules file without ``negations`` negates nothing.
 
 Three kinds of pattern, all Python regexes matched against the normalised text:
 
