@@ -218,3 +218,37 @@ def test_cli_classifies_mixed_english_and_japanese(capsys: pytest.CaptureFixture
         ("財務省関税局、通関手続きを電子化", False),
     ]
     assert {"tariff", "japan", "us"} <= set(out[0]["tags"])
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+def test_japanese_around_an_english_headline_changes_nothing(clf: TariffClassifier) -> None:
+    # a Japanese feed's "breaking" marker glued to an English headline
+    for row in ENGLISH:
+        plain, marked = clf.classify(row.text), clf.classify(f"【速報】{row.text}（共同）")
+        assert (marked.is_tariff, marked.tags, marked.direction, marked.cues) == (
+            plain.is_tariff, plain.tags, plain.direction, plain.cues
+        ), row.text
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_order_of_the_rules_does_not_matter(clf: TariffClassifier, seed: int) -> None:
+    import random
+
+    from tariffmon.core.rules import load_rules
+
+    rules = load_rules(packaged_file("classifier.yaml"))
+    rng = random.Random(seed)
+    shuffled = rules.model_copy(
+        update={
+            name: rng.sample(getattr(rules, name), len(getattr(rules, name)))
+            for name in ("terms", "negatives", "cues")
+        }
+    )
+    other = TariffClassifier(shuffled, THRESHOLD)
+    for row in ENGLISH + JAPANESE:
+        a, b = clf.classify(row.text), other.classify(row.text)
+        assert (a.is_tariff, a.score, a.tags, a.direction, sorted(a.cues)) == (
+            b.is_tariff, b.score, b.tags, b.direction, sorted(b.cues)
+        ), row.text
