@@ -28,13 +28,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tariffmon.contract import Direction
-from tariffmon.core.rules import Negations, Rules, bounded, load_rules, parse_rules
+from tariffmon.core.rules import (
+    Negations,
+    Rules,
+    ascii_bounded,
+    bounded,
+    load_rules,
+    parse_rules,
+)
 from tariffmon.core.text import fold, normalize_cased
 from tariffmon.errors import ConfigError
 
@@ -85,16 +92,18 @@ class _Matcher:
 
     name: str
     weight: float
-    folded: re.Pattern[str] | None
-    cased: re.Pattern[str] | None
+    folded: _Words | None
+    cased: _Words | None
     ja: re.Pattern[str] | None = None
 
     def find(self, folded: str, cased: str) -> list[tuple[int, str]]:
         found: list[tuple[int, str]] = []
         if self.folded is not None:
-            found.extend((m.start(), m.group()) for m in self.folded.finditer(folded))
+            found.extend((m.start(), m.group()) for m in self.folded.of(folded).finditer(folded))
         if self.cased is not None:
-            found.extend((m.start(), fold(m.group())) for m in self.cased.finditer(cased))
+            found.extend(
+                (m.start(), fold(m.group())) for m in self.cased.of(cased).finditer(cased)
+            )
         # Japanese patterns need non-ASCII text (the rules check that each has a non-ASCII
         # character): skipping them on English headlines keeps those as fast as before.
         if self.ja is not None and not folded.isascii():
@@ -102,12 +111,33 @@ class _Matcher:
         return found
 
 
-def _alternation(patterns: list[str]) -> re.Pattern[str] | None:
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A whole-word regex compiled twice, picked by the text it runs on.
+
+    On ASCII-only text the spaced-script boundary of :func:`bounded` is plain ``\\w``,
+    which the regex engine tests about three times faster; other text gets the full one.
+    """
+
+    ascii: re.Pattern[str]
+    unicode: re.Pattern[str]
+
+    @classmethod
+    def build(cls, make: Callable[[Callable[[str], str]], str]) -> _Words:
+        """``make`` writes the regex given the boundary wrapper to use."""
+        return cls(re.compile(make(ascii_bounded)), re.compile(make(bounded)))
+
+    def of(self, text: str) -> re.Pattern[str]:
+        return self.ascii if text.isascii() else self.unicode
+
+
+def _alternation(patterns: list[str]) -> _Words | None:
     if not patterns:
         return None
     # One boundary pair around the whole alternation: ten times faster than one per
     # alternative, because the regex engine can then skip ahead by first character.
-    return re.compile(bounded(_joined(patterns)))
+    body = _joined(patterns)
+    return _Words.build(lambda bound: bound(body))
 
 
 def _unbounded(patterns: list[str]) -> re.Pattern[str] | None:
@@ -124,11 +154,14 @@ class _Cue:
     side: Direction
     name: str
     weight: float
-    words: re.Pattern[str] | None
+    words: _Words | None
     ja: re.Pattern[str] | None
 
     def spans(self, folded: str, ascii_only: bool) -> list[tuple[int, int]]:
-        found = [m.span() for m in self.words.finditer(folded)] if self.words is not None else []
+        found: list[tuple[int, int]] = []
+        if self.words is not None:
+            pattern = self.words.ascii if ascii_only else self.words.unicode
+            found.extend(m.span() for m in pattern.finditer(folded))
         if self.ja is not None and not ascii_only:
             found.extend(m.span() for m in self.ja.finditer(folded))
         return found
@@ -153,13 +186,14 @@ class _Negator:
 
     def __init__(self, negations: Negations) -> None:
         n = negations.max_words
+        before, after = _joined(negations.before), _joined(negations.after)
         self._before = (
-            re.compile(bounded(_joined(negations.before)) + rf"(?:\s+{_GAP_BEFORE}){{0,{n}}}\s*$")
+            _Words.build(lambda bound: bound(before) + rf"(?:\s+{_GAP_BEFORE}){{0,{n}}}\s*$")
             if negations.before
             else None
         )
         self._after = (
-            re.compile(rf"\s*(?:{_GAP_AFTER}\s+){{0,{n}}}?" + bounded(_joined(negations.after)))
+            _Words.build(lambda bound: rf"\s*(?:{_GAP_AFTER}\s+){{0,{n}}}?" + bound(after))
             if negations.after
             else None
         )
@@ -168,13 +202,28 @@ class _Negator:
             if negations.ja_after
             else None
         )
+        # One scan for any negation word at all: most headlines have none, and then no cue
+        # needs its own look around.
+        words = negations.before + negations.after
+        self._any_words = _alternation(words)
+        self._any_ja = _unbounded(negations.ja_after)
+
+    def present(self, folded: str) -> bool:
+        """Whether the text holds any negation word (else no cue can be negated)."""
+        if self._any_words is not None and self._any_words.of(folded).search(folded):
+            return True
+        return (
+            self._any_ja is not None
+            and not folded.isascii()
+            and self._any_ja.search(folded) is not None
+        )
 
     def negated(self, folded: str, start: int, end: int) -> bool:
-        if self._before is not None and self._before.search(
+        if self._before is not None and self._before.of(folded).search(
             folded, max(0, start - _REACH), start
         ):
             return True
-        if self._after is not None and self._after.match(folded, end, end + _REACH):
+        if self._after is not None and self._after.of(folded).match(folded, end, end + _REACH):
             return True
         return self._ja_after is not None and (
             not folded.isascii() and self._ja_after.match(folded, end, end + _REACH) is not None
@@ -239,7 +288,7 @@ class TariffClassifier:
         folded = fold(cased)
         masked: list[str] = []
         if self._negative is not None:
-            folded = self._negative.sub(lambda m: _blank(m, masked), folded)
+            folded = self._negative.of(folded).sub(lambda m: _blank(m, masked), folded)
         if self._negative_ja is not None and not folded.isascii():
             folded = self._negative_ja.sub(lambda m: _blank(m, masked), folded)
 
@@ -298,13 +347,14 @@ class TariffClassifier:
         totals: dict[Direction, float] = {"escalation": 0.0, "de-escalation": 0.0, "neutral": 0.0}
         fired: list[str] = []
         counted: set[int] = set()
+        may_negate = bool(kept) and self._negator.present(folded)
         for start, end, index in sorted(kept):
             if index in counted:
                 continue  # each cue counts once, by its first match
             counted.add(index)
             cue = self._cues[index]
             # "rules out a pause", "the pause lapses", "合意に至らず": the other side
-            negated = self._negator.negated(folded, start, end)
+            negated = may_negate and self._negator.negated(folded, start, end)
             effective = _OPPOSITE.get(cue.side, cue.side) if negated else cue.side
             fired.append(f"{effective}:{cue.name}" + (":negated" if negated else ""))
             totals[effective] += cue.weight
