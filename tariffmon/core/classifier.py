@@ -3,15 +3,23 @@
 How a headline is scored (the rules themselves live in
 ``tariffmon/defaults/classifier.yaml``, see :mod:`tariffmon.core.rules`):
 
-1. the text is normalised (:func:`tariffmon.core.text.normalize`) and every near-miss
-   pattern ("on duty", "duty-free", "trade fair") is blanked out;
-2. each term group that matches adds its weight and its tag, once;
+1. the text is normalised (:func:`tariffmon.core.text.normalize`: NFKC, so full-width
+   ``２４％`` is ``24%``) and every near-miss pattern ("on duty", "duty-free", "関税局") is
+   blanked out;
+2. each term group that matches adds its weight and its tag, once; English patterns match
+   whole words, Japanese ones (``ja_patterns``) anywhere, so one headline may mix both;
 3. only if a term matched, each matching entity adds its tag and weight, the entities
    together adding at most ``entity_cap`` ("Yen weakens after BOJ holds rates" names a
    market but no trade policy, and scores 0);
 4. ``is_tariff`` is ``score >= threshold``;
-5. the direction is the side (escalation or de-escalation) whose matching cues weigh more;
-   neutral when neither matched, when they weigh the same, or when no term matched.
+5. the direction, only when a term matched: every cue match is found; a match lying inside a
+   longer match of another cue gives way to it ("pause lapses" is an ending, not a pause;
+   "drops threat of extra duties" is a relief, not a threat); a match with a negation just
+   before it ("rules out", "refuses to", "no") or just after it ("... lapses", "至らず",
+   "せず") counts for the opposite side; each cue then counts once with its weight for its
+   side, escalation, de-escalation or neutral (a stated absence of change: "unchanged",
+   "stays at", "据え置き").  The side with the largest total wins; neutral when no cue
+   matched or the top two totals are equal.
 
 Regexes are compiled once per classifier; a headline costs a few dozen regex scans.
 """
@@ -20,13 +28,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tariffmon.contract import Direction
-from tariffmon.core.rules import Rules, bounded, load_rules, parse_rules
+from tariffmon.core.rules import (
+    Negations,
+    Rules,
+    ascii_bounded,
+    bounded,
+    load_rules,
+    parse_rules,
+)
 from tariffmon.core.text import fold, normalize_cased
 from tariffmon.errors import ConfigError
 
@@ -41,7 +56,9 @@ class Classification:
 
     ``tags`` is sorted and comes only from the rules file; ``matched`` holds the matched
     words in order of appearance (for explanation, never for labels); ``cues`` names the
-    direction cues that fired as ``direction:name``; ``masked`` the near-miss texts blanked.
+    direction cues that counted as ``side:name`` (``side`` escalation, de-escalation or
+    neutral), with ``:negated`` when a negation turned the cue to the other side;
+    ``masked`` the near-miss texts blanked.
     """
 
     is_tariff: bool
@@ -67,28 +84,150 @@ class Classification:
 
 @dataclass(frozen=True, slots=True)
 class _Matcher:
-    """One tag's patterns compiled into at most two alternations (folded and cased text)."""
+    """One tag's patterns compiled into at most three alternations.
+
+    Whole words on the folded text, whole words on the cased text, Japanese anywhere in the
+    folded text.
+    """
 
     name: str
     weight: float
-    folded: re.Pattern[str] | None
-    cased: re.Pattern[str] | None
+    folded: _Words | None
+    cased: _Words | None
+    ja: re.Pattern[str] | None = None
 
     def find(self, folded: str, cased: str) -> list[tuple[int, str]]:
         found: list[tuple[int, str]] = []
         if self.folded is not None:
-            found.extend((m.start(), m.group()) for m in self.folded.finditer(folded))
+            found.extend((m.start(), m.group()) for m in self.folded.of(folded).finditer(folded))
         if self.cased is not None:
-            found.extend((m.start(), fold(m.group())) for m in self.cased.finditer(cased))
+            found.extend(
+                (m.start(), fold(m.group())) for m in self.cased.of(cased).finditer(cased)
+            )
+        # Japanese patterns need non-ASCII text (the rules check that each has a non-ASCII
+        # character): skipping them on English headlines keeps those as fast as before.
+        if self.ja is not None and not folded.isascii():
+            found.extend((m.start(), m.group()) for m in self.ja.finditer(folded))
         return found
 
 
-def _alternation(patterns: list[str]) -> re.Pattern[str] | None:
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A whole-word regex compiled twice, picked by the text it runs on.
+
+    On ASCII-only text the spaced-script boundary of :func:`bounded` is plain ``\\w``,
+    which the regex engine tests about three times faster; other text gets the full one.
+    """
+
+    ascii: re.Pattern[str]
+    unicode: re.Pattern[str]
+
+    @classmethod
+    def build(cls, make: Callable[[Callable[[str], str]], str]) -> _Words:
+        """``make`` writes the regex given the boundary wrapper to use."""
+        return cls(re.compile(make(ascii_bounded)), re.compile(make(bounded)))
+
+    def of(self, text: str) -> re.Pattern[str]:
+        return self.ascii if text.isascii() else self.unicode
+
+
+def _alternation(patterns: list[str]) -> _Words | None:
     if not patterns:
         return None
     # One boundary pair around the whole alternation: ten times faster than one per
     # alternative, because the regex engine can then skip ahead by first character.
-    return re.compile(bounded("|".join(f"(?:{p})" for p in patterns)))
+    body = _joined(patterns)
+    return _Words.build(lambda bound: bound(body))
+
+
+def _unbounded(patterns: list[str]) -> re.Pattern[str] | None:
+    # Japanese has no spaces between words: no boundaries at all.
+    return re.compile(_joined(patterns)) if patterns else None
+
+
+def _joined(patterns: list[str]) -> str:
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cue:
+    side: Direction
+    name: str
+    weight: float
+    words: _Words | None
+    ja: re.Pattern[str] | None
+
+    def spans(self, folded: str, ascii_only: bool) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        if self.words is not None:
+            pattern = self.words.ascii if ascii_only else self.words.unicode
+            found.extend(m.span() for m in pattern.finditer(folded))
+        if self.ja is not None and not ascii_only:
+            found.extend(m.span() for m in self.ja.finditer(folded))
+        return found
+
+
+#: What may sit between a cue and its negation: words of the same clause.  Neither
+#: punctuation nor a word that starts another clause: in "Nikkei drops as Trump imposes
+#: tariffs" or "shares end lower after the tariff threat" the market verb does not negate.
+_CLAUSE = r"as|after|amid|while|when|because|since|despite|following|before|but|and|or|says?|said"
+_GAP_AFTER = rf"(?!(?:{_CLAUSE})(?![^\W\d_]))[^\s,;:]+"
+#: Before a cue, not a preposition either: "drops on tariff fears" is a market move, while
+#: after one it is the cue's object ("the pause on reciprocal tariffs expires").
+_GAP_BEFORE = rf"(?!(?:{_CLAUSE}|on|over)(?![^\W\d_]))[^\s,;:]+"
+#: Between a cue and a Japanese negation: characters of the same phrase.
+_GAP_JA = r"[^\s、。,.!?「」『』()・]"
+#: How far back and ahead a negation is looked for, in characters (a few words).
+_REACH = 80
+
+
+class _Negator:
+    """Finds a negation just before or just after a cue match (see :class:`Negations`)."""
+
+    def __init__(self, negations: Negations) -> None:
+        n = negations.max_words
+        before, after = _joined(negations.before), _joined(negations.after)
+        self._before = (
+            _Words.build(lambda bound: bound(before) + rf"(?:\s+{_GAP_BEFORE}){{0,{n}}}\s*$")
+            if negations.before
+            else None
+        )
+        self._after = (
+            _Words.build(lambda bound: rf"\s*(?:{_GAP_AFTER}\s+){{0,{n}}}?" + bound(after))
+            if negations.after
+            else None
+        )
+        self._ja_after = (
+            re.compile(rf"{_GAP_JA}{{0,{negations.max_chars}}}?(?:{_joined(negations.ja_after)})")
+            if negations.ja_after
+            else None
+        )
+        # One scan for any negation word at all: most headlines have none, and then no cue
+        # needs its own look around.
+        words = negations.before + negations.after
+        self._any_words = _alternation(words)
+        self._any_ja = _unbounded(negations.ja_after)
+
+    def present(self, folded: str) -> bool:
+        """Whether the text holds any negation word (else no cue can be negated)."""
+        if self._any_words is not None and self._any_words.of(folded).search(folded):
+            return True
+        return (
+            self._any_ja is not None
+            and not folded.isascii()
+            and self._any_ja.search(folded) is not None
+        )
+
+    def negated(self, folded: str, start: int, end: int) -> bool:
+        if self._before is not None and self._before.of(folded).search(
+            folded, max(0, start - _REACH), start
+        ):
+            return True
+        if self._after is not None and self._after.of(folded).match(folded, end, end + _REACH):
+            return True
+        return self._ja_after is not None and (
+            not folded.isascii() and self._ja_after.match(folded, end, end + _REACH) is not None
+        )
 
 
 class TariffClassifier:
@@ -102,7 +241,13 @@ class TariffClassifier:
         self.rules = rules
         self.threshold = float(threshold)
         self._terms = [
-            _Matcher(t.tag, t.weight, _alternation(t.patterns), _alternation(t.cased_patterns))
+            _Matcher(
+                t.tag,
+                t.weight,
+                _alternation(t.patterns),
+                _alternation(t.cased_patterns),
+                _unbounded(t.ja_patterns),
+            )
             for t in rules.terms
         ]
         self._entities = [
@@ -111,14 +256,18 @@ class TariffClassifier:
                 m.weight if m.weight is not None else group.weight,
                 _alternation(m.patterns),
                 _alternation(m.cased_patterns),
+                _unbounded(m.ja_patterns),
             )
             for group in rules.entities.values()
             for m in group.members
         ]
         self._negative = _alternation([p for n in rules.negatives for p in n.patterns])
+        self._negative_ja = _unbounded([p for n in rules.negatives for p in n.ja_patterns])
         self._cues = [
-            (c.direction, c.name, c.weight, _alternation(c.patterns)) for c in rules.cues
+            _Cue(c.direction, c.name, c.weight, _alternation(c.patterns), _unbounded(c.ja_patterns))
+            for c in rules.cues
         ]
+        self._negator = _Negator(rules.negations)
         self.tag_vocabulary: frozenset[str] = rules.tag_vocabulary()
 
     @classmethod
@@ -139,7 +288,9 @@ class TariffClassifier:
         folded = fold(cased)
         masked: list[str] = []
         if self._negative is not None:
-            folded = self._negative.sub(lambda m: _blank(m, masked), folded)
+            folded = self._negative.of(folded).sub(lambda m: _blank(m, masked), folded)
+        if self._negative_ja is not None and not folded.isascii():
+            folded = self._negative_ja.sub(lambda m: _blank(m, masked), folded)
 
         tags: set[str] = set()
         hits: list[tuple[int, str]] = []
@@ -177,35 +328,47 @@ class TariffClassifier:
         )
 
     def _direction(self, folded: str) -> tuple[Direction, list[str]]:
-        escalation = de_escalation = 0.0
+        ascii_only = folded.isascii()
+        found = [
+            (start, end, index)
+            for index, cue in enumerate(self._cues)
+            for start, end in cue.spans(folded, ascii_only)
+        ]
+        # A match inside a longer match of another cue is part of that phrase, not a cue of
+        # its own: "tariff pause lapses" is not a pause, "drops threat of duties" no threat.
+        kept = [
+            (start, end, index)
+            for start, end, index in found
+            if not any(
+                other != index and s <= start and end <= e and e - s > end - start
+                for s, e, other in found
+            )
+        ]
+        totals: dict[Direction, float] = {"escalation": 0.0, "de-escalation": 0.0, "neutral": 0.0}
         fired: list[str] = []
-        for side, name, weight, pattern in self._cues:
-            if pattern is None:
-                continue
-            for match in pattern.finditer(folded):
-                # "tariffs will not be postponed", "rules out a pause": a negated cue
-                # speaks for the other side
-                negated = _NEGATION.search(folded, max(0, match.start() - 30), match.start())
-                effective = side if negated is None else _OPPOSITE[side]
-                fired.append(f"{effective}:{name}" + (":negated" if negated else ""))
-                if effective == "escalation":
-                    escalation += weight
-                else:
-                    de_escalation += weight
-                break
-        if escalation > de_escalation + _TIE:
-            return "escalation", fired
-        if de_escalation > escalation + _TIE:
-            return "de-escalation", fired
-        return "neutral", fired
+        counted: set[int] = set()
+        may_negate = bool(kept) and self._negator.present(folded)
+        for start, end, index in sorted(kept):
+            if index in counted:
+                continue  # each cue counts once, by its first match
+            counted.add(index)
+            cue = self._cues[index]
+            # "rules out a pause", "the pause lapses", "合意に至らず": the other side
+            negated = may_negate and self._negator.negated(folded, start, end)
+            effective = _OPPOSITE.get(cue.side, cue.side) if negated else cue.side
+            fired.append(f"{effective}:{cue.name}" + (":negated" if negated else ""))
+            totals[effective] += cue.weight
+        ranked = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)
+        (best, top), (_, second) = ranked[0], ranked[1]
+        if top <= second + _TIE:
+            return "neutral", fired
+        return best, fired
 
 
-#: a negation in the few words before a direction cue
-_NEGATION = re.compile(
-    r"\b(?:not|no|never|won't|wont|cannot|can't|without|rules? out|ruled out|ruling out|"
-    r"refus(?:e|es|ed|ing) to|den(?:y|ies|ied)|reject(?:s|ed)?)\b(?:\s+\S+){0,3}\s*$"
-)
-_OPPOSITE = {"escalation": "de-escalation", "de-escalation": "escalation"}
+_OPPOSITE: dict[Direction, Direction] = {
+    "escalation": "de-escalation",
+    "de-escalation": "escalation",
+}
 
 
 def _blank(match: re.Match[str], masked: list[str]) -> str:

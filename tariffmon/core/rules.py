@@ -12,17 +12,36 @@ The file (``tariffmon/defaults/classifier.yaml`` by default) has five parts:
     near misses ("police officer on duty", "duty-free", "trade fair"): their matches are
     blanked out of the text before anything else is matched.
 ``cues``
-    direction cues, each ``escalation`` or ``de-escalation`` with a weight.
+    direction cues, each ``escalation``, ``de-escalation`` or ``neutral`` (a headline that
+    states no change: "unchanged", "stays at", "据え置き") with a weight.
+``negations``
+    words that turn a cue into its opposite: ``before`` a cue ("rules out", "refuses to",
+    "no"), ``after`` it ("... pause lapses", "... not be extended"), each with at most
+    ``max_words`` words between, and ``ja_after`` for Japanese, whose negation follows the
+    verb ("合意に至らず", "延長せず"), with at most ``max_chars`` characters between.
+    A rules file without ``negations`` negates nothing.
 
-Patterns are Python regexes matched against the normalised, case-folded text (so they are
-written in lower case) with word boundaries added on both sides; ``cased_patterns`` are
-matched against the normalised text before case folding (``US`` the country, not ``us``).
+Three kinds of pattern, all Python regexes matched against the normalised text:
+
+``patterns``
+    matched against the case-folded text (so written in lower case), as whole words: word
+    boundaries are added on both sides.  A boundary is any character that is not a letter or
+    digit of a spaced script, so Japanese next to English does not glue words together
+    ("Trump氏" holds the word ``trump``).
+``cased_patterns``
+    the same, before case folding (``US`` the country, not ``us``).
+``ja_patterns``
+    for Japanese (no spaces between words): matched against the folded text anywhere, without
+    boundaries, so ``関税`` is found in ``相互関税を発動``.  The text is NFKC-normalised first,
+    so full-width digits and signs are plain ASCII (``２４％`` is ``24%``): write ``24%``.
+
 Tags become Prometheus label values, so they are short identifiers from this file only.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -39,12 +58,27 @@ TAG_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _ESCAPE = re.compile(r"\\.")
 
 
+#: A character that continues a word of a spaced script: a word character (``\\w``) that is
+#: not a CJK ideograph, kana, full-width form or Hangul.  Those scripts do not separate words
+#: by spaces, so next to them an English word still ends ("Trump氏", "US関税").
+_SPACED_WORD = (
+    r"[^\W\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+    r"\uac00-\ud7af]"
+)
+
+
 def bounded(pattern: str) -> str:
     """Wrap a rule pattern so it matches whole words only (``tariff`` not in ``tariffmon``).
 
     Lookarounds rather than ``\\b`` so that patterns may start or end with punctuation
-    (``u\\.s\\.``, ``25%``).
+    (``u\\.s\\.``, ``25%``); the neighbours that continue a word are those of spaced
+    scripts only (see ``_SPACED_WORD``).
     """
+    return rf"(?<!{_SPACED_WORD})(?:{pattern})(?!{_SPACED_WORD})"
+
+
+def ascii_bounded(pattern: str) -> str:
+    """:func:`bounded` for ASCII-only text, where the two agree: ``\\w`` is cheaper to test."""
     return rf"(?<!\w)(?:{pattern})(?!\w)"
 
 
@@ -64,6 +98,25 @@ def _check_patterns(patterns: list[str], *, folded: bool) -> list[str]:
                 f"pattern {i} {pattern!r} has upper-case letters but is matched against "
                 "case-folded text; write it in lower case or move it to cased_patterns"
             )
+        # The text is NFKC-normalised before matching: "２４％" in a rule would never match.
+        if unicodedata.normalize("NFKC", pattern) != pattern:
+            raise ValueError(
+                f"pattern {i} {pattern!r} is not in NFKC form (full-width or compatibility "
+                f"characters) and could never match normalised text; write "
+                f"{unicodedata.normalize('NFKC', pattern)!r}"
+            )
+    return patterns
+
+
+def _check_ja(patterns: list[str]) -> list[str]:
+    # Japanese patterns are tried only on text with a non-ASCII character (English headlines
+    # skip them); one written in ASCII alone would silently never see an English headline.
+    for i, pattern in enumerate(patterns):
+        if pattern.isascii():
+            raise ValueError(
+                f"pattern {i} {pattern!r} is all ASCII: Japanese patterns must hold a "
+                "Japanese (non-ASCII) character; put it in patterns instead"
+            )
     return patterns
 
 
@@ -71,25 +124,46 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Patterns(_Rule):
+class _FoldedPatterns(_Rule):
+    """Whole-word patterns on folded text and Japanese patterns matched anywhere."""
+
     patterns: list[str] = []
-    cased_patterns: list[str] = []
+    ja_patterns: list[str] = []
 
     @field_validator("patterns")
     @classmethod
     def _folded_ok(cls, value: list[str]) -> list[str]:
         return _check_patterns(value, folded=True)
 
+    @field_validator("ja_patterns")
+    @classmethod
+    def _ja_ok(cls, value: list[str]) -> list[str]:
+        return _check_ja(_check_patterns(value, folded=True))
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> _FoldedPatterns:
+        if not any(getattr(self, f) for f in self._pattern_fields()):
+            raise ValueError(
+                "needs at least one entry in " + " or ".join(self._pattern_fields())
+            )
+        return self
+
+    @classmethod
+    def _pattern_fields(cls) -> tuple[str, ...]:
+        return ("patterns", "ja_patterns")
+
+
+class _Patterns(_FoldedPatterns):
+    cased_patterns: list[str] = []
+
     @field_validator("cased_patterns")
     @classmethod
     def _cased_ok(cls, value: list[str]) -> list[str]:
         return _check_patterns(value, folded=False)
 
-    @model_validator(mode="after")
-    def _not_empty(self) -> _Patterns:
-        if not self.patterns and not self.cased_patterns:
-            raise ValueError("needs at least one entry in patterns or cased_patterns")
-        return self
+    @classmethod
+    def _pattern_fields(cls) -> tuple[str, ...]:
+        return ("patterns", "cased_patterns", "ja_patterns")
 
 
 class TermRule(_Patterns):
@@ -114,30 +188,43 @@ class EntityGroup(_Rule):
     members: list[EntityRule] = Field(min_length=1)
 
 
-class NegativeRule(_Rule):
+class NegativeRule(_FoldedPatterns):
     """Near misses whose text is blanked before matching (``on duty``, ``trade fair``)."""
 
     name: str = Field(pattern=TAG_PATTERN)
-    patterns: list[str] = Field(min_length=1)
-
-    @field_validator("patterns")
-    @classmethod
-    def _folded_ok(cls, value: list[str]) -> list[str]:
-        return _check_patterns(value, folded=True)
 
 
-class CueRule(_Rule):
-    """Words that say which way a trade-policy story moves."""
+class CueRule(_FoldedPatterns):
+    """Words that say which way a trade-policy story moves (or that it does not move)."""
 
     name: str = Field(pattern=TAG_PATTERN)
-    direction: Literal["escalation", "de-escalation"]
+    direction: Literal["escalation", "de-escalation", "neutral"]
     weight: float = Field(gt=0, le=100)
-    patterns: list[str] = Field(min_length=1)
 
-    @field_validator("patterns")
+
+class Negations(_Rule):
+    """Words that turn a direction cue into its opposite (a neutral cue stays neutral).
+
+    ``before`` and ``after`` are whole-word patterns with at most ``max_words`` words between
+    them and the cue; ``ja_after`` are Japanese patterns right after the cue, with at most
+    ``max_chars`` characters (no spaces or punctuation) between.
+    """
+
+    before: list[str] = []
+    after: list[str] = []
+    ja_after: list[str] = []
+    max_words: int = Field(3, ge=0, le=10)
+    max_chars: int = Field(4, ge=0, le=20)
+
+    @field_validator("before", "after")
     @classmethod
     def _folded_ok(cls, value: list[str]) -> list[str]:
         return _check_patterns(value, folded=True)
+
+    @field_validator("ja_after")
+    @classmethod
+    def _ja_ok(cls, value: list[str]) -> list[str]:
+        return _check_ja(_check_patterns(value, folded=True))
 
 
 class Rules(_Rule):
@@ -150,6 +237,7 @@ class Rules(_Rule):
     entities: dict[str, EntityGroup] = {}
     negatives: list[NegativeRule] = []
     cues: list[CueRule] = []
+    negations: Negations = Negations()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Rules:

@@ -236,6 +236,16 @@ def _rules(**overrides: Any) -> dict[str, Any]:
         ),
         (_rules(cues=[{"name": "a", "direction": "up", "weight": 1, "patterns": ["x"]}]), "cues"),
         (_rules(surprise=1), "surprise"),
+        (_rules(terms=[{"tag": "tariff", "weight": 3, "ja_patterns": ["tariff"]}]), "ASCII"),
+        (_rules(terms=[{"tag": "tariff", "weight": 3, "patterns": ["２４％"]}]), "NFKC"),
+        (
+            _rules(terms=[{"tag": "tariff", "weight": 3, "ja_patterns": ["関税２４％"]}]),
+            "'関税24%'",
+        ),
+        (_rules(negatives=[{"name": "n"}]), "negatives.0"),
+        (_rules(negations={"before": ["not("]}), "negations.before"),
+        (_rules(negations={"ja_after": ["not"]}), "negations.ja_after"),
+        (_rules(negations={"max_words": 11}), "negations.max_words"),
     ],
 )
 def test_bad_rules_name_the_setting_and_entry(doc: dict[str, Any], fragment: str) -> None:
@@ -316,3 +326,85 @@ def test_negated_cue_speaks_for_the_other_side(
 ) -> None:
     result = clf.classify(text)
     assert result.is_tariff and result.direction == direction
+
+
+# --------------------------------------------------------------------------- direction rules
+
+
+def _cue_rules(cues: list[dict[str, Any]], **negations: Any) -> TariffClassifier:
+    return TariffClassifier.from_rules(
+        {
+            "terms": [{"tag": "tariff", "weight": 3, "patterns": ["tariffs?"],
+                       "ja_patterns": ["関税"]}],
+            "cues": cues,
+            "negations": negations,
+        },
+        THRESHOLD,
+    )
+
+
+def _cue(name: str, direction: str, weight: float, *patterns: str, ja: tuple[str, ...] = ()
+         ) -> dict[str, Any]:
+    return {"name": name, "direction": direction, "weight": weight,
+            "patterns": list(patterns), "ja_patterns": list(ja)}
+
+
+def test_a_cue_inside_a_longer_cue_gives_way() -> None:
+    clf = _cue_rules([
+        _cue("pause", "de-escalation", 2, "pause"),
+        _cue("ended", "escalation", 1, "pause (?:\\w+ )?lapses"),
+    ])
+    lapsed = clf.classify("tariff pause lapses")
+    assert (lapsed.direction, lapsed.cues) == ("escalation", ("escalation:ended",))
+    # side by side, not inside: both count, and the heavier wins
+    both = clf.classify("tariff pause, then the old pause lapses")
+    assert both.direction == "de-escalation"
+    assert both.cues == ("de-escalation:pause", "escalation:ended")
+
+
+@pytest.mark.parametrize("gap", range(0, 6))
+def test_a_negation_reaches_max_words_and_no_further(gap: int) -> None:
+    clf = _cue_rules([_cue("pause", "de-escalation", 2, "pause")],
+                     before=["not"], after=["lapses"], max_words=3)
+    words = " ".join(["big"] * gap)
+    before = clf.classify(f"tariffs: not {words} pause".replace("  ", " "))
+    after = clf.classify(f"tariff pause {words} lapses".replace("  ", " "))
+    expected = "escalation" if gap <= 3 else "de-escalation"
+    assert before.direction == after.direction == expected
+
+
+@pytest.mark.parametrize("joint", ["as", "after", "amid", "while", "and", ","])
+def test_a_negation_stops_at_a_clause_boundary(joint: str) -> None:
+    clf = _cue_rules([_cue("impose", "escalation", 1, "imposes")], before=["drops"])
+    assert clf.classify("Nikkei drops now imposes tariffs").direction == "de-escalation"
+    text = f"Nikkei drops {joint} Trump imposes tariffs".replace(" ,", ",")
+    assert clf.classify(text).direction == "escalation"
+
+
+def test_japanese_negation_comes_after_within_max_chars() -> None:
+    clf = _cue_rules([_cue("deal", "de-escalation", 2, "deal", ja=("合意",))],
+                     ja_after=["至らず"], max_chars=2)
+    assert clf.classify("関税で合意").direction == "de-escalation"
+    assert clf.classify("関税で合意に至らず").direction == "escalation"
+    assert clf.classify("関税で合意にはまだ至らず").direction == "de-escalation"  # 4 chars apart
+    assert clf.classify("関税で合意、至らず").direction == "de-escalation"  # another phrase
+
+
+def test_neutral_cues_say_nothing_changes_and_are_not_negated() -> None:
+    clf = _cue_rules(
+        [_cue("rate", "escalation", 1, "25%"), _cue("same", "neutral", 2, "unchanged"),
+         _cue("raise", "escalation", 3, "raises")],
+        before=["not"],
+    )
+    assert clf.classify("25% tariffs").direction == "escalation"
+    assert clf.classify("25% tariffs unchanged").direction == "neutral"
+    assert clf.classify("25% tariffs not unchanged").direction == "neutral"
+    assert clf.classify("raises 25% tariffs, rest unchanged").direction == "escalation"
+
+
+def test_japanese_patterns_have_no_boundaries_and_english_ones_do() -> None:
+    clf = _cue_rules([])
+    assert clf.classify("相互関税を発動").tags == ("tariff",)
+    assert clf.classify("Japan faces tariffs").is_tariff
+    assert not clf.classify("tariffmon release").is_tariff
+    assert clf.classify("日本にtariffs").is_tariff  # English next to Japanese is a word
