@@ -10,6 +10,10 @@ Measured:
   calls as the live worker) over in-memory arrays, fed in event-time order with the tick
   batches cut at every headline.  ``ticks_per_s`` = ticks / wall time of the whole run
   (headline classification included).  Best of ``--repeat`` runs.
+* ``classifier``: headlines classified per second by the configured rules (English and
+  Japanese, direction included) on the generated titles, against a baseline in the same run:
+  one case-insensitive regex search for a tariff word per headline (what a naive filter
+  costs), so the ratio says what the rules cost on top of reading the text once.
 * ``files`` (unless ``--no-files``): the whole ``run_backtest`` from a recorded-stream file
   written to a temporary folder (reading, contract validation, batching and the core).
 
@@ -245,6 +249,33 @@ def bench_files(week: Week, settings: Settings) -> dict[str, Any]:
     }
 
 
+def bench_classifier(week: Week, settings: Settings, rounds: int) -> dict[str, Any]:
+    """Headlines/s of the configured classifier against one regex search per headline."""
+    import re
+
+    from tariffmon.assembly import core_setup
+
+    classifier = core_setup(settings).classifier
+    titles = [h.title for h in week.headlines] + [
+        "関税 日本 米国 ２４％", "日米関税交渉、合意に至らず", "US factory orders edge up in February",
+    ]
+    naive = re.compile(r"\b(tariffs?|duty|duties|levy|levies)\b|関税", re.IGNORECASE)
+
+    def rate(fn: Any) -> float:
+        best = float("inf")
+        for _ in range(max(1, rounds)):
+            t = time.perf_counter()
+            for title in titles:
+                fn(title)
+            best = min(best, time.perf_counter() - t)
+        return len(titles) / best
+
+    rules = rate(classifier.classify)
+    base = rate(naive.search)
+    return {"headlines": len(titles), "headlines_per_s": round(rules),
+            "baseline_regex_per_s": round(base), "ratio_vs_one_regex": round(base / rules, 1)}
+
+
 def profile_core(week: Week, settings: Settings, path: Path) -> str:
     """One core run under pyinstrument; the text profile is written to ``path``."""
     from pyinstrument import Profiler
@@ -330,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         "core_on_subset_ticks_per_s": round(sub.n_ticks / sub_wall),
     }
     result["ratio_core_vs_one_tick_at_a_time"] = round(base_wall / sub_wall, 2)
+    result["classifier"] = bench_classifier(week, settings, 3 if args.smoke else 10)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_files:
         result["files"] = bench_files(week, settings)

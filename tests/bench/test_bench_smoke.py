@@ -48,6 +48,9 @@ def test_bench_core_smoke(tmp_path: Path) -> None:
     base = result["baseline_one_tick_at_a_time"]
     assert base["ticks"] > 0 and base["ticks_per_s"] > 0
     assert result["ratio_core_vs_one_tick_at_a_time"] > 0
+    clf = result["classifier"]
+    assert clf["headlines"] > 20 and clf["headlines_per_s"] > 0
+    assert clf["baseline_regex_per_s"] > 0 and clf["ratio_vs_one_regex"] > 0
 
 
 @pytest.mark.integration
