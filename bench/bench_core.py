@@ -257,7 +257,8 @@ def bench_classifier(week: Week, settings: Settings, rounds: int) -> dict[str, A
 
     classifier = core_setup(settings).classifier
     titles = [h.title for h in week.headlines] + [
-        "関税 日本 米国 ２４％", "日米関税交渉、合意に至らず", "US factory orders edge up in February",
+        "関税 日本 米国 ２４％", "日米関税交渉、合意に至らず",
+        "US factory orders edge up in February",
     ]
     naive = re.compile(r"\b(tariffs?|duty|duties|levy|levies)\b|関税", re.IGNORECASE)
 
