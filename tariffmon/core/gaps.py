@@ -14,8 +14,8 @@ from the UTC dates of the close and the reopen and the calendar:
 - ``break``: the same date (Tokyo's lunch);
 - ``overnight``: consecutive dates.
 
-The baseline of a gap reaction whose close is at ``c``: the gaps of the same kind whose
-reopen lies in ``[c - memory, c]`` that the engine saw in the ticks, plus the gaps of the
+The baseline of a gap reaction whose close is at ``c``: the gaps of the same kind that the
+engine saw in the ticks with their close in ``[c - memory, c)``, plus the gaps of the
 seed (daily bars) of that kind whose reopen day began at or before ``c`` and that no seen
 gap covers, the ``max_count`` most recent of them.  ``sigma`` is their sample standard
 deviation; with fewer than ``min_count`` there is none.  Only the ticks in
@@ -30,9 +30,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tariffmon.contract import GAP_KINDS
 from tariffmon.core.calendar import MS_PER_DAY, TradingCalendar
 
-GAP_KINDS: tuple[str, ...] = ("overnight", "weekend", "holiday", "break", "stale")
+__all__ = ["GAP_KINDS", "Gap", "GapBaseline", "GapHistory", "SeedGap", "gap_kind",
+           "seed_from_daily"]
 #: 1970-01-01 was a Thursday: weekday (Monday = 0) of a UTC day number
 _THURSDAY = 3
 
@@ -126,12 +128,12 @@ class GapBaseline:
 class GapHistory:
     """The gaps one symbol's engine has seen, with the seed from daily history."""
 
-    __slots__ = ("_reopens", "_seen", "seed")
+    __slots__ = ("_closes", "_seen", "seed")
 
     def __init__(self, seed: Sequence[SeedGap] = ()) -> None:
         self.seed = tuple(sorted(seed, key=lambda g: g.reopen_day))
         self._seen: list[Gap] = []
-        self._reopens: list[int] = []
+        self._closes: list[int] = []
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -144,20 +146,26 @@ class GapHistory:
     def add(self, gap: Gap) -> None:
         """Record a gap seen in the ticks (they come in time order)."""
         self._seen.append(gap)
-        self._reopens.append(gap.reopen_ts)
+        self._closes.append(gap.close_ts)
 
-    def forget_before(self, reopen_ts: int) -> None:
-        """Forget seen gaps that reopened before ``reopen_ts``."""
-        i = bisect.bisect_left(self._reopens, reopen_ts)
+    def forget_before(self, close_ts: int) -> None:
+        """Forget seen gaps whose close came before ``close_ts``."""
+        i = bisect.bisect_left(self._closes, close_ts)
         if i:
             del self._seen[:i]
-            del self._reopens[:i]
+            del self._closes[:i]
+
+    @property
+    def seen(self) -> tuple[Gap, ...]:
+        """The gaps remembered from the ticks, oldest first."""
+        return tuple(self._seen)
 
     def baseline(self, kind: str, close_ts: int, memory_ms: int, min_count: int,
                  max_count: int) -> GapBaseline:
         """The baseline for a gap of ``kind`` whose close is at ``close_ts``."""
-        lo = bisect.bisect_left(self._reopens, close_ts - memory_ms)
-        hi = bisect.bisect_right(self._reopens, close_ts)
+        # gaps do not overlap: every seen gap closing before this one reopened before it
+        lo = bisect.bisect_left(self._closes, close_ts - memory_ms)
+        hi = bisect.bisect_left(self._closes, close_ts)
         seen = self._seen[lo:hi]
         rets = [(g.reopen_ts, g.ret) for g in seen if g.kind == kind]
         for s in self.seed:
