@@ -85,6 +85,7 @@ def engine_params(settings: Settings) -> EngineParams:
         cooldown_ms=eng.cooldown_s * MS,
         lookback_ms=eng.lookback_s * MS,
         gap_min_count=eng.gap_min_count,
+        gap_significance_z=eng.gap_significance_z,
         gap_max_count=eng.gap_max_count,
         gap_memory_ms=eng.gap_memory_s * MS,
     )

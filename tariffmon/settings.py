@@ -236,6 +236,9 @@ class EngineSettings(_Model):
     cluster_similarity: float = Field(0.6, gt=0, le=1)
     #: a gap reaction's z needs at least this many past gaps of its kind
     gap_min_count: int = Field(20, ge=2)
+    #: a gap reaction is significant from this |z| against past gaps of its kind on:
+    #: gap distributions are short-tailed (the Nikkei's 2021-2025 opens never pass 2.7)
+    gap_significance_z: float = Field(2.5, gt=0)
     #: ... and uses at most this many, the most recent
     gap_max_count: int = Field(500, ge=2)
     #: how far back (before a gap's close) the gaps seen in the ticks count; older ones

@@ -35,6 +35,7 @@ from tariffmon.core.calendar import MS_PER_DAY, TradingCalendar
 
 __all__ = ["GAP_KINDS", "Gap", "GapBaseline", "GapHistory", "SeedGap", "gap_kind",
            "seed_from_daily"]
+_NOON_MS = MS_PER_DAY // 2
 #: 1970-01-01 was a Thursday: weekday (Monday = 0) of a UTC day number
 _THURSDAY = 3
 
@@ -101,15 +102,17 @@ def seed_from_daily(
 ) -> tuple[SeedGap, ...]:
     """Seed gaps from daily bars ``(UTC day number, open, close)``, sorted by day.
 
-    Two consecutive bars make a gap when the calendar closes somewhere between the start
-    of the first day and the end of the second (FX, open all week, has only weekend gaps).
+    Two consecutive bars make a gap when the calendar closes somewhere between noon UTC of
+    the first day and noon UTC of the second: a daily bar says nothing of its hours, and
+    noon to noon spans the night of Tokyo, London and New York alike, while FX, open around
+    the clock from Sunday to Friday, has only its weekend gaps.
     """
     rows = sorted(bars)
     out: list[SeedGap] = []
     for (d0, _o0, c0), (d1, o1, _c1) in zip(rows, rows[1:], strict=False):
         if d1 <= d0 or c0 <= 0 or o1 <= 0:
             continue
-        a, b = d0 * MS_PER_DAY, (d1 + 1) * MS_PER_DAY
+        a, b = d0 * MS_PER_DAY + _NOON_MS, d1 * MS_PER_DAY + _NOON_MS
         if calendar.open_ms_between(a, b) >= b - a:
             continue
         out.append(SeedGap(gap_kind_by_days(d0, d1), d0, d1, math.log(o1 / c0)))

@@ -58,6 +58,8 @@ class EngineParams:
     #: gap reactions: past gaps of the same kind needed for a z, used at most, and how far
     #: back before a gap's close the gaps seen in the ticks count
     gap_min_count: int = 20
+    #: a gap reaction is significant from this |z| (against past gaps) on
+    gap_significance_z: float = 2.5
     gap_max_count: int = 500
     gap_memory_ms: int = 30 * 86_400 * MS
 

@@ -19,7 +19,8 @@ volatility: ``gap_ret = ln(p_reopen / p0)``, ``gap_z = gap_ret / gap_sigma``, an
 horizon's ``z = ret / sqrt(gap_sigma^2 + sigma_1m^2 * h / 1 min)`` (the gap and the intraday
 move after the reopen, independent, each with its own baseline).  With fewer past gaps than
 ``gap_min_count`` there is no z (flag ``few_past_gaps``) and significance rests on the return
-threshold alone.  Every headline of one closed window gets the same ``confound_id``.
+threshold alone; otherwise a gap reaction is significant when ``|z| >= gap_significance_z``
+(past gaps are short-tailed: see docs/ARCHITECTURE.md, "Gap reactions").  Every headline of one closed window gets the same ``confound_id``.
 
 A reaction is final, and only then computed, once a tick newer than ``t1`` exists: ticks never
 go back in time, so nothing that arrives later can change it.
@@ -158,6 +159,9 @@ def measure(
     if start.gap and z is None:
         # too few past gaps to judge it against: the return threshold alone decides
         significant = abs(ret) >= params.significance_ret
+    elif start.gap:
+        significant = (z is not None and abs(z) >= params.gap_significance_z
+                       and abs(ret) >= params.significance_ret)
     else:
         significant = (z is not None and abs(z) >= params.significance_z
                        and abs(ret) >= params.significance_ret)
