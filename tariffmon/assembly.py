@@ -88,6 +88,7 @@ def engine_params(settings: Settings) -> EngineParams:
         gap_significance_z=eng.gap_significance_z,
         gap_max_count=eng.gap_max_count,
         gap_memory_ms=eng.gap_memory_s * MS,
+        confound_window_ms=eng.confound_window_s * MS,
     )
 
 

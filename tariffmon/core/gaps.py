@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from tariffmon.contract import GAP_KINDS
 from tariffmon.core.calendar import MS_PER_DAY, TradingCalendar
 
-__all__ = ["GAP_KINDS", "Gap", "GapBaseline", "GapHistory", "SeedGap", "gap_kind",
-           "seed_from_daily"]
+__all__ = ["GAP_KINDS", "Gap", "GapBaseline", "GapHistory", "SeedGap", "first_of_overlaps",
+           "gap_kind", "seed_from_daily"]
 _NOON_MS = MS_PER_DAY // 2
 #: 1970-01-01 was a Thursday: weekday (Monday = 0) of a UTC day number
 _THURSDAY = 3
@@ -185,3 +185,20 @@ class GapHistory:
         var = sum((v - mean) ** 2 for v in values) / (n - 1)
         sigma = math.sqrt(var)
         return GapBaseline(kind, sigma if sigma > 0 and math.isfinite(sigma) else None, n)
+
+
+def first_of_overlaps(t0s: Sequence[tuple[int, str]], window_ms: int) -> list[str]:
+    """The ids that open a run of headlines less than ``window_ms`` apart, in time order.
+
+    ``t0s`` are ``(t0, id)`` pairs of one symbol; a headline within ``window_ms`` after the
+    previous one belongs to that one's run (a chain: three headlines ten minutes apart are
+    one run with a 15-minute window).  Their reactions overlap, so averages count a run once,
+    by its first headline.  A function of the set of headlines, not of their arrival order.
+    """
+    out: list[str] = []
+    last: int | None = None
+    for t0, hid in sorted(t0s):
+        if last is None or t0 - last >= window_ms:
+            out.append(hid)
+        last = t0
+    return out

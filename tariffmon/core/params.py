@@ -62,6 +62,9 @@ class EngineParams:
     gap_significance_z: float = 2.5
     gap_max_count: int = 500
     gap_memory_ms: int = 30 * 86_400 * MS
+    #: open-market headlines of a symbol less than this apart are confounded: the
+    #: backtest's averages count their run once
+    confound_window_ms: int = 900 * MS
 
     @property
     def max_horizon_ms(self) -> int:
