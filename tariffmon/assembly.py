@@ -12,6 +12,7 @@ import csv
 import functools
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +121,11 @@ def exchange_sessions(name: str, setting: str) -> tuple[tuple[int, int], ...]:
     import numpy as np
 
     try:
-        cal = xcals.get_calendar(name, start=EXCHANGE_SESSIONS_FROM, end=EXCHANGE_SESSIONS_TO)
+        with warnings.catch_warnings():
+            # the library's own use of a pandas API that pandas deprecates: not ours to fix
+            warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+            cal = xcals.get_calendar(name, start=EXCHANGE_SESSIONS_FROM,
+                                     end=EXCHANGE_SESSIONS_TO)
     except xcals.errors.InvalidCalendarName:
         raise ConfigError(setting, f"unknown exchange calendar {name!r} "
                           "(exchange_calendars.get_calendar_names() lists them)") from None
