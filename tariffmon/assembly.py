@@ -9,8 +9,8 @@ itself only ever sees the plain values built here, never :class:`~tariffmon.sett
 from __future__ import annotations
 
 import csv
-import functools
 import datetime as dt
+import functools
 import math
 import warnings
 from dataclasses import dataclass

@@ -26,6 +26,7 @@ headline measured on ticks read back that far, gets the same answer as the live 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ def seed_from_daily(
     """
     rows = sorted(bars)
     out: list[SeedGap] = []
-    for (d0, _o0, c0), (d1, o1, _c1) in zip(rows, rows[1:], strict=False):
+    for (d0, _o0, c0), (d1, o1, _c1) in itertools.pairwise(rows):
         if d1 <= d0 or c0 <= 0 or o1 <= 0:
             continue
         a, b = d0 * MS_PER_DAY + _NOON_MS, d1 * MS_PER_DAY + _NOON_MS

@@ -20,7 +20,8 @@ horizon's ``z = ret / sqrt(gap_sigma^2 + sigma_1m^2 * h / 1 min)`` (the gap and 
 move after the reopen, independent, each with its own baseline).  With fewer past gaps than
 ``gap_min_count`` there is no z (flag ``few_past_gaps``) and significance rests on the return
 threshold alone; otherwise a gap reaction is significant when ``|z| >= gap_significance_z``
-(past gaps are short-tailed: see docs/ARCHITECTURE.md, "Gap reactions").  Every headline of one closed window gets the same ``confound_id``.
+(past gaps are short-tailed: see docs/ARCHITECTURE.md, "Gap reactions").  Every headline
+of one closed window gets the same ``confound_id``.
 
 A reaction is final, and only then computed, once a tick newer than ``t1`` exists: ticks never
 go back in time, so nothing that arrives later can change it.

@@ -17,7 +17,7 @@ from tariffmon.core.calendar import MS_PER_DAY, TradingCalendar
 from tariffmon.core.engine import ReactionEngine, late_reach_back
 from tariffmon.core.gaps import GapHistory, SeedGap, gap_kind, gap_kind_by_days, seed_from_daily
 from tariffmon.core.params import EngineParams
-from tests.tariffmon.core.engine_helpers import MIN, SEC, params, request
+from tests.tariffmon.core.engine_helpers import MIN, params, request
 
 HOUR = 60 * MIN
 #: Monday 2025-03-03 00:00 UTC

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import math
 import statistics
 from pathlib import Path
@@ -129,7 +130,7 @@ def _mt5_weekend_gaps_before(day: str) -> list[float]:
         rows = [(dt.date.fromisoformat(r["time"][:10].replace(".", "-")),
                  float(r["open"]), float(r["close"])) for r in csv.DictReader(fh)]
     out = []
-    for (d0, _, c0), (d1, o1, _) in zip(rows, rows[1:], strict=False):
+    for (d0, _, c0), (d1, o1, _) in itertools.pairwise(rows):
         if d1.isoformat() <= day and d1.weekday() == 0 and (d1 - d0).days == 3:
             out.append(math.log(o1 / c0))
     return out
