@@ -243,7 +243,7 @@ class EngineSettings(_Model):
     gap_max_count: int = Field(500, ge=2)
     #: how far back (before a gap's close) the gaps seen in the ticks count; older ones
     #: come from the gap seed (a rebuild after a restart reads the ticks back this far)
-    gap_memory_s: int = Field(30 * 86_400, ge=0)
+    gap_memory_s: int = Field(7 * 86_400, ge=0)
     #: headlines of one symbol less than this apart while its market is open are
     #: confounded (counted once in the backtest's averages)
     confound_window_s: int = Field(900, ge=0)

@@ -533,11 +533,13 @@ def initial_history_from(params: EngineParams, latest: int) -> tuple[int, int]:
 def late_read_from(params: EngineParams, t0: int) -> int:
     """Where reading a symbol's ticks back for a late request at ``t0`` starts (first try).
 
-    Enough for the baseline of an open market at 1-minute sampling or 15-minute bars; a
-    market closed at t0 needs the trading before its close: :func:`late_reach_back` tells.
+    Enough for the baseline of an open market at 1-minute sampling or 15-minute bars, and
+    for the past gaps of a market that closed shortly before t0 (``gap_memory_ms``: read at
+    once, so that the requests read back together need no second read each); a market
+    closed long before t0 needs the trading before its close: :func:`late_reach_back` tells.
     """
     _, span = baseline_span(params, 900_000)
-    return t0 - span - MINUTE_MS
+    return t0 - span - MINUTE_MS - params.gap_memory_ms
 
 
 def late_reach_back(params: EngineParams, ticks: Sequence[Tick], t0: int, read_from: int

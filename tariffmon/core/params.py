@@ -61,7 +61,7 @@ class EngineParams:
     #: a gap reaction is significant from this |z| (against past gaps) on
     gap_significance_z: float = 2.5
     gap_max_count: int = 500
-    gap_memory_ms: int = 30 * 86_400 * MS
+    gap_memory_ms: int = 7 * 86_400 * MS
     #: open-market headlines of a symbol less than this apart are confounded: the
     #: backtest's averages count their run once
     confound_window_ms: int = 900 * MS
