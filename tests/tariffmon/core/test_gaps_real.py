@@ -137,7 +137,7 @@ def _mt5_weekend_gaps_before(day: str) -> list[float]:
 
 
 def test_a_usdjpy_weekend_gap_is_judged_against_past_weekend_gaps() -> None:
-    ts, px = _usdjpy_15m("2025-04-01 00:00", "2025-04-16 00:00")
+    ts, px = _usdjpy_15m("2025-04-01 00:00", "2025-04-14 00:00")
     eng = ReactionEngine(_params_with_seed("USDJPY", USDJPY_DAILY))
     t0 = _ms("2025-04-12 12:00")  # Saturday after the pause week
     out = eng.on_request(ReactionRequest("sat", "sat", "USDJPY", t0, "weekend headline"))
