@@ -8,6 +8,7 @@ import pytest
 from hypothesis import strategies as st
 
 from tariffmon.contract import (
+    GAP_KINDS,
     MAX_TS_MS,
     MIN_TS_MS,
     Alert,
@@ -17,7 +18,6 @@ from tariffmon.contract import (
     Headline,
     Limits,
     Message,
-    GAP_KINDS,
     Reaction,
     ReactionRequest,
     Tick,
