@@ -13,9 +13,11 @@ WORKDIR /app
 
 # Dependencies and code first, settings last: editing config/tariffmon.toml does not
 # reinstall.  The package carries the files it needs (classifier rules: tariffmon/defaults/).
-COPY pyproject.toml README.md ./
+# constraints.txt pins every runtime dependency to the version the tests ran with (CI
+# installs with the same file; scripts/freeze_constraints.py writes it).
+COPY pyproject.toml README.md constraints.txt ./
 COPY tariffmon ./tariffmon
-RUN pip install . \
+RUN pip install -c constraints.txt . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin tariffmon \
     && mkdir -p /var/lib/tariffmon/faust \
     && chown -R tariffmon /var/lib/tariffmon

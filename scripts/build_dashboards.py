@@ -146,14 +146,14 @@ def panels() -> list[Panel]:
     ]
     return [
         row("Markets"),
-        timeseries("USD/JPY", [
-            target('max by (symbol) (tariffmon_last_price{symbol="USDJPY"})', "USD/JPY"),
-        ], unit="none", decimals=3,
-            description="Last USD/JPY price (JPY per USD); markers are tariff headlines."),
-        timeseries("Nikkei 225", [
-            target('max by (symbol) (tariffmon_last_price{symbol="N225"})', "Nikkei 225"),
-        ], unit="none", decimals=0,
-            description="Last Nikkei 225 level (index points); markers are tariff headlines."),
+        # one price panel per selected symbol (Grafana repeats it over $symbol): a symbol
+        # left out of the selector leaves the dashboard, prices included
+        {**timeseries("Price $symbol", [
+            target(f"max by (symbol) (tariffmon_last_price{{{SYM}}})", "{{symbol}}"),
+        ], unit="none", w=12,
+            description="Last price of the selected symbol (JPY per USD for USDJPY, index "
+                        "points for N225); markers are tariff headlines."),
+            "repeat": "symbol", "repeatDirection": "h", "maxPerRow": 2},
         timeseries("Rolling returns", [
             target(f"max by (symbol, window) (tariffmon_rolling_return{{{SYM}}})",
                    "{{symbol}} {{window}}s"),
@@ -161,10 +161,10 @@ def panels() -> list[Panel]:
             description="Log return over each trailing window that the sharp-move detector "
                         "watches."),
         stat("Market open", [
-            target(f"tariffmon:market_open{{{SYM}}}", "{{symbol}}", instant=True),
+            target(f"max by (symbol) (tariffmon_market_open{{{SYM}}})", "{{symbol}}",
+                   instant=True),
         ], w=8, h=8, mappings=open_closed,
-            description="Market hours from the recording rules (UTC calendars; holidays not "
-                        "modelled)."),
+            description="Market open per the worker's trading calendars (holidays included)."),
         row("Tariff headlines and reactions"),
         table("Latest reactions", [
             target(f"max by (symbol, horizon) "
@@ -249,12 +249,15 @@ def panels() -> list[Panel]:
             units={"Time": "dateTimeAsIso", "Return": "percentunit"}, w=12,
             description="The latest sharp move per symbol and window."),
         table("Alerts", [
+            # the selected symbols' alerts, and those of no symbol (a target down, lag):
+            # the empty alternative matches alerts without a symbol label
             target("sum by (alertname, alertstate, severity, symbol) "
-                   '(ALERTS{alertstate=~"pending|firing"})',
+                   '(ALERTS{alertstate=~"pending|firing",symbol=~"$symbol|"})',
                    ref="A", instant=True, fmt="table"),
         ], rename={"alertname": "Alert", "alertstate": "State", "severity": "Severity",
                    "symbol": "Symbol", "Value": "Series"}, w=12,
-            description="Alerts pending or firing in Prometheus now."),
+            description="Alerts pending or firing in Prometheus now, for the selected "
+                        "symbols and those of no symbol."),
         timeseries("Alert state", [
             target('count by (alertname) (ALERTS{alertstate="firing"})', "{{alertname}}"),
         ], w=12, bars=True, description="Firing alerts over time."),
@@ -280,6 +283,25 @@ def panels() -> list[Panel]:
         ], unit="s", w=8,
             description="Age of the newest tick per symbol (event time) and of the last "
                         "successful fetch per source."),
+        timeseries("Consumer lag", [
+            target("sum by (topic) (max by (topic, partition) "
+                   "(tariffmon_consumer_lag_messages))", "{{topic}}", "A"),
+            target("max by (topic, partition) (tariffmon_consumer_lag_messages)",
+                   "{{topic}}[{{partition}}]", "B"),
+        ], unit="short", w=8,
+            description="Messages written but not committed by the worker group, per topic "
+                        "and per partition (ConsumerLagHigh fires when it stays high)."),
+        timeseries("Processing rate", [
+            target(rate("tariffmon_consumer_messages_processed_total", "topic"), "{{topic}}"),
+        ], unit="reqps", w=8, description="Input messages the workers finished processing."),
+        timeseries("Commits and rebalances", [
+            target("histogram_quantile(0.99, sum by (le) "
+                   "(rate(tariffmon_consumer_commit_latency_seconds_bucket[$__rate_interval])))",
+                   "commit p99", "A"),
+            target("sum(increase(tariffmon_consumer_rebalances_total[$__rate_interval]))",
+                   "rebalances", "B"),
+        ], unit="s", w=8,
+            description="Offset commit latency (p99) and consumer group rebalances."),
         timeseries("Dead letters and late inputs", [
             target(rate("tariffmon_dead_letters_total", "topic, reason"),
                    "{{topic}} {{reason}}", "A"),

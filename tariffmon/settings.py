@@ -300,6 +300,9 @@ class WorkerSettings(_Model):
     #: ticks older than a symbol's newest, so one bogus future tick would silence the symbol
     #: until the clock caught up with it
     max_tick_ahead_s: int = Field(300, ge=0, le=86_400)
+    #: dead letters are logged as one summary line per reason and interval (the first of
+    #: each reason at once, with its coordinates); the metrics count every one
+    dead_letter_log_interval_s: float = Field(60.0, gt=0)
 
 
 class ProducerSettings(_Model):

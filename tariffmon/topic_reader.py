@@ -137,6 +137,17 @@ def _partitions(consumer: Any, topic: str, timeout_s: float) -> list[TopicPartit
         time.sleep(0.2)
 
 
+def topic_partitions(
+    settings: Settings, topics: Iterable[str], timeout_s: float = 10.0
+) -> list[TopicPartition]:
+    """Every partition of ``topics`` (a topic that does not exist within ``timeout_s``: none)."""
+    consumer = _consumer(settings)
+    try:
+        return [tp for topic in topics for tp in _partitions(consumer, topic, timeout_s)]
+    finally:
+        consumer.close()
+
+
 def read_tail(
     settings: Settings, topic: str, per_partition: int = 200, timeout_s: float = 30.0
 ) -> list[Any]:

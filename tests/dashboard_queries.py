@@ -36,9 +36,12 @@ def load_dashboard() -> dict[str, Any]:
     return data
 
 
-def grafana_to_promql(expr: str) -> str:
-    """A panel expression with Grafana's variables replaced as Grafana would."""
+def grafana_to_promql(expr: str, symbol: str | None = None) -> str:
+    """A panel expression with Grafana's variables replaced as Grafana would; ``symbol``
+    is the selector's value (a regex alternative such as ``USDJPY|N225``; default: All)."""
     for name, value in GRAFANA_VARIABLES.items():
+        if symbol is not None and name in ("$symbol", "${symbol}"):
+            value = f"({symbol})"
         expr = expr.replace(name, value)
     assert "$" not in expr, f"unsubstituted Grafana variable in {expr!r}"
     return expr
@@ -49,16 +52,17 @@ def metrics_in(expr: str) -> set[str]:
     return set(_METRIC.findall(re.sub(r'"[^"]*"', '""', expr)))
 
 
-def panel_queries() -> list[tuple[str, str]]:
-    """(panel title/refId, PromQL) of every panel target and annotation."""
+def panel_queries(symbol: str | None = None) -> list[tuple[str, str]]:
+    """(panel title/refId, PromQL) of every panel target and annotation, with the
+    ``$symbol`` selector set to ``symbol`` (default: All)."""
     board = load_dashboard()
     out = [
-        (f"{panel['title']}/{t['refId']}", grafana_to_promql(t["expr"]))
+        (f"{panel['title']}/{t['refId']}", grafana_to_promql(t["expr"], symbol))
         for panel in board["panels"] if panel["type"] != "row"
         for t in panel["targets"]
     ]
     out += [
-        (f"annotation {a['name']}", grafana_to_promql(a["expr"]))
+        (f"annotation {a['name']}", grafana_to_promql(a["expr"], symbol))
         for a in board["annotations"]["list"] if "expr" in a
     ]
     return out

@@ -28,8 +28,9 @@ def register(sub: Any) -> None:
             "    (the market was closed at the headline: measured from the reopen);\n"
             "  - the latest sharp-move alerts with the tariff headlines attributed to them.\n"
             "Read-only: no consumer group, nothing committed. Reading starts 6 hours of event\n"
-            "time before the newest event on the topics (so a replayed week shows its last\n"
-            "hours), or where --since / --from-beginning say. Stops on Ctrl-C, or after\n"
+            "time before the newest tick on the topics (so a replayed week shows its last\n"
+            "hours, even after a headline typed by hand with today's time), or where\n"
+            "--since / --from-beginning say. Stops on Ctrl-C, or after\n"
             "--duration / --max-refreshes for scripts. Settings (broker, topics, symbols,\n"
             "horizons) come from the settings file and TARIFFMON_* variables (tariffmon --help)."
         ),
@@ -45,7 +46,7 @@ def register(sub: Any) -> None:
     start = p.add_mutually_exclusive_group()
     start.add_argument(
         "--since", default="6h", metavar="SPAN|TIME",
-        help="start this long before the newest event on the topics (e.g. 90m, 6h, 2d), or "
+        help="start this long before the newest tick on the topics (e.g. 90m, 6h, 2d), or "
              "at an event time (epoch ms or ISO-8601, UTC if no zone); default 6h",
     )
     start.add_argument("--from-beginning", action="store_true",

@@ -604,6 +604,11 @@ class LateMeasurement:
         """Whether horizons still wait for newer ticks."""
         return self._engine.pending_count() > 0
 
+    @property
+    def pending_count(self) -> int:
+        """How many horizons still wait for newer ticks."""
+        return self._engine.pending_count()
+
     def on_ticks(self, ticks: Sequence[Tick]) -> EngineOutput:
         """Feed the symbol's ticks newer than those held: the reactions they complete and
         the sharp moves within the headline's look-back they show."""

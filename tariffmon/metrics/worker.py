@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    start_http_server,
+)
 
 from tariffmon.contract import (
     DIRECTIONS,
@@ -110,6 +117,27 @@ def serve(registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
 
 #: distinct headline sources given their own label value; the rest count as "other"
 MAX_SOURCE_LABELS = 50
+#: titles of the latest sharp move's attributed headlines carried in its info metric
+MAX_ALERT_TITLES = 5
+#: longest title carried in the info metric, in characters (the rest is cut with "...")
+MAX_ALERT_TITLE_CHARS = 160
+#: separator of the titles in the info metric's ``headlines`` label
+TITLE_SEPARATOR = " | "
+
+
+def alert_titles(a: Alert) -> str:
+    """The attributed headline titles of ``a`` as one label value, most recent first.
+
+    Bounded (:data:`MAX_ALERT_TITLES` titles of at most :data:`MAX_ALERT_TITLE_CHARS`
+    characters), with the separator removed from inside titles so that a reader can split it.
+    """
+    titles = []
+    for h in a.headlines[:MAX_ALERT_TITLES]:
+        title = " ".join(h.title.replace(TITLE_SEPARATOR.strip(), "/").split())
+        if len(title) > MAX_ALERT_TITLE_CHARS:
+            title = title[: MAX_ALERT_TITLE_CHARS - 3].rstrip() + "..."
+        titles.append(title)
+    return TITLE_SEPARATOR.join(titles)
 
 
 class WorkerMetrics:
@@ -126,6 +154,7 @@ class WorkerMetrics:
         symbols: Iterable[str] = (),
         horizons_s: Iterable[int] = (),
         windows_s: Iterable[int] = (),
+        staleness_s: Mapping[str, int] | None = None,
     ) -> None:
         self._sources: set[str] = set()
         p = PREFIX
@@ -206,6 +235,12 @@ class WorkerMetrics:
         self.reactions = Counter(
             f"{p}_reactions", "Reactions measured.", ["symbol", "horizon"], registry=r,
         )
+        self.reactions_pending = Gauge(
+            f"{p}_reactions_pending",
+            "Reactions (headline, symbol, horizon) waiting for a tick past their horizon; "
+            "pending is not lost: newer ticks complete them, after a restart too.",
+            registry=r,
+        )
         self.significant_reactions = Counter(
             f"{p}_significant_reactions",
             "Significant reactions, by the headline's direction.",
@@ -251,6 +286,24 @@ class WorkerMetrics:
             "Log return of the latest sharp move over its window (ratio).",
             ["symbol", "window"], registry=r,
         )
+        # The only way for Prometheus to hand text to Alertmanager is a label, so the titles
+        # of the latest move's headlines ride on an info series; one series per symbol and
+        # window (each new alert replaces the previous label set), so the cardinality stays
+        # bounded by the configuration, never by the number of headlines.
+        self.last_sharp_move_headlines = Info(
+            f"{p}_last_sharp_move_headlines",
+            "Titles of the tariff headlines attributed to the latest sharp move (most recent "
+            f"first, at most {MAX_ALERT_TITLES}, separated by '{TITLE_SEPARATOR.strip()}'), "
+            "and how many there were.", ["symbol", "window"], registry=r,
+        )
+        # --- alerting thresholds, from the settings (the rules compare against these)
+        self.feed_stale_after = Gauge(
+            f"{p}_feed_stale_after_seconds",
+            "A symbol's feed is stale when its newest tick is older than this while its "
+            "market is open (symbols[].staleness_s).", ["symbol"], registry=r,
+        )
+        for symbol, seconds in sorted((staleness_s or {}).items()):
+            self.feed_stale_after.labels(symbol=symbol).set(seconds)
         # --- bad and late input
         self.dead_letters = Counter(
             f"{p}_dead_letters", "Inputs sent to the dead-letter topic, by source topic and "
@@ -283,6 +336,7 @@ class WorkerMetrics:
             symbols=sorted(settings.symbol_names()),
             horizons_s=settings.engine.horizons_s,
             windows_s=settings.engine.sharp_windows_s,
+            staleness_s={s.name: s.staleness_s for s in settings.symbols},
         )
         if clock is not None:
             from tariffmon.assembly import trading_calendar
@@ -415,6 +469,19 @@ class WorkerMetrics:
             self._last_sharp_ms[key] = a.ts
             self.last_sharp_move_timestamp.labels(symbol=a.symbol, window=window).set(a.ts / 1000.0)
             self.last_sharp_move_return.labels(symbol=a.symbol, window=window).set(a.ret)
+            self._set_headlines(a)
+
+    def observe_alert_attribution(self, a: Alert) -> None:
+        """An alert already raised was re-issued with a completed attribution (a late
+        headline): the info metric shows the new titles if it is the latest move."""
+        if a.ts == self._last_sharp_ms.get((a.symbol, seconds_label(a.window_s))):
+            self._set_headlines(a)
+
+    def _set_headlines(self, a: Alert) -> None:
+        window = seconds_label(a.window_s)
+        self.last_sharp_move_headlines.labels(symbol=a.symbol, window=window).info(
+            {"headlines": alert_titles(a), "headline_count": str(len(a.headlines))}
+        )
 
     def dead_letter(self, topic: str, reason: str) -> None:
         """An input from ``topic`` went to the dead-letter topic with ``reason`` (a code)."""

@@ -202,6 +202,17 @@ class Pipeline:
         log.critical("%s%s; exiting without committing", why, where)
         os._exit(EXIT_PROCESSING_FAILED)
 
+    def close(self) -> None:
+        """At shutdown: write the dead-letter summaries and say what is still pending."""
+        self.headline_stage.flush_logs()
+        self.reaction_stage.flush_logs()
+        pending = self.reaction_stage.pending_reactions()
+        if pending:
+            # pending, not lost: the offsets of their requests are committed, and a restarted
+            # worker rebuilds them from Kafka (streams/recovery.py) and completes them
+            log.warning("%d reactions pending at shutdown (no tick past their horizon yet); "
+                        "a restarted worker completes them from the ticks to come", pending)
+
     async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
         mine = {self.settings.topics.ticks, self.settings.topics.requests}
         for tp in revoked:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from tariffmon.contract import MAX_MESSAGE_BYTES, DeadLetter
 
@@ -28,17 +31,13 @@ def dead_letter(
     error: str,
     stage: str,
 ) -> DeadLetter:
-    """Build the dead-letter record for one input and log it with its coordinates."""
+    """Build the dead-letter record for one input (logging it is :class:`DeadLetterLog`'s)."""
     raw = value or b""
     kept = raw[:KEPT_BYTES]
     try:
         text: str | None = kept[:_TEXT_EXCERPT].decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    log.warning(
-        "dead letter from %s[%d]@%d (%s): %s", topic, partition, offset, reason,
-        printable(error[:300]),
-    )
     return DeadLetter(
         topic=topic,
         partition=partition,
@@ -63,3 +62,74 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+@dataclass(slots=True)
+class _ReasonTally:
+    """The dead letters of one (input topic, reason) since the last summary."""
+
+    count: int = 0
+    #: ``partition@offset: error`` of the first one, logged in full when it arrived
+    first: str = ""
+
+
+class DeadLetterLog:
+    """Log dead letters as a summary, never one line per record.
+
+    A hostile or misconfigured producer can send hundreds of thousands of bad records a
+    minute; a line for each buried everything else in the log (98,588 lines in two minutes
+    for one replay into live topics).  So the first dead letter of each (topic, reason) in an
+    interval is logged at once, with its coordinates and error, and the rest are counted and
+    summarised in one line per interval: ``count`` per reason, with that first example.  The
+    metrics count every one of them (``tariffmon_dead_letters_total``).
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        interval_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stage = stage
+        self._interval_s = interval_s
+        self._clock = clock
+        self._since = clock()
+        self._tallies: dict[tuple[str, str], _ReasonTally] = {}
+
+    def note(self, topic: str, partition: int, offset: int, reason: str, error: str) -> None:
+        """Record one dead letter of ``topic[partition]@offset`` with ``reason``."""
+        self.tick()
+        tally = self._tallies.get((topic, reason))
+        if tally is None:
+            where = f"[{partition}]@{offset}"
+            tally = self._tallies[(topic, reason)] = _ReasonTally(
+                first=f"{where}: {printable(error[:300])}"
+            )
+            log.warning(
+                "dead letter from %s%s (%s): %s (further %s dead letters from %s are "
+                "summarised every %g s)", topic, where, reason, printable(error[:300]),
+                reason, topic, self._interval_s,
+            )
+        tally.count += 1
+
+    def tick(self) -> None:
+        """Write the summary if the interval is over (called on every batch, too)."""
+        if self._clock() - self._since >= self._interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the summary of what is not yet summarised, and start a new interval."""
+        elapsed = self._clock() - self._since
+        repeats = {k: t for k, t in self._tallies.items() if t.count > 1}
+        if repeats:
+            total = sum(t.count for t in repeats.values())
+            parts = "; ".join(
+                f"{topic} {reason}: {t.count:,} (first {t.first})"
+                for (topic, reason), t in sorted(repeats.items(), key=lambda kv: -kv[1].count)
+            )
+            log.warning(
+                "%s: %s dead letters in the last %.0f s: %s", self._stage, f"{total:,}",
+                elapsed, parts,
+            )
+        self._tallies.clear()
+        self._since = self._clock()

@@ -31,7 +31,7 @@ from tariffmon.core.engine import EngineOutput, LateMeasurement, ReactionEngine
 from tariffmon.errors import ContractError
 from tariffmon.metrics.worker import WorkerMetrics
 from tariffmon.settings import Settings
-from tariffmon.streams.deadletter import dead_letter
+from tariffmon.streams.deadletter import DeadLetterLog, dead_letter
 from tariffmon.streams.records import BatchLimits, Clock, InputDecoder, InRecord, OutRecord
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,12 @@ class StageResult:
 class DeadLetters:
     """Turn a bad input into a dead-letter record (counted when it is sent, logged here)."""
 
-    def __init__(self, topic: str, stage: str) -> None:
+    def __init__(self, topic: str, stage: str, log_interval_s: float = 60.0) -> None:
         self._topic = topic
         self._stage = stage
+        self.log = DeadLetterLog(stage, log_interval_s)
+        #: (input topic, exception type) whose first internal error was logged in full
+        self._traced: set[tuple[str, str]] = set()
 
     def of(self, rec: InRecord, reason: str, error: str) -> OutRecord:
         """The dead letter of ``rec``."""
@@ -82,13 +85,21 @@ class DeadLetters:
             timestamp_ms=rec.timestamp_ms, key=rec.key, value=rec.value,
             reason=reason, error=error, stage=self._stage,
         )
+        self.log.note(rec.topic, rec.partition, rec.offset, reason, error)
         out = OutRecord.of(self._topic, dl, dl.key, rec.timestamp_ms)
         return OutRecord(out.topic, out.key, out.value, out.timestamp_ms, (rec.topic, reason))
 
     def internal(self, rec: InRecord, exc: BaseException) -> OutRecord:
-        """The dead letter of a record whose processing raised ``exc``."""
-        log.error("processing %s[%d]@%d failed", rec.topic, rec.partition, rec.offset,
-                  exc_info=exc)
+        """The dead letter of a record whose processing raised ``exc``.
+
+        The traceback is logged for the first such error of each kind and input topic only:
+        an input that trips a bug once usually trips it thousands of times.
+        """
+        kind = (rec.topic, type(exc).__name__)
+        if kind not in self._traced:
+            self._traced.add(kind)
+            log.error("processing %s[%d]@%d failed", rec.topic, rec.partition, rec.offset,
+                      exc_info=exc)
         return self.of(rec, "internal_error", f"{exc!r:.2000}")
 
 
@@ -105,7 +116,9 @@ class HeadlineStage:
         self.settings = settings
         self.desk = (core or core_setup(settings)).new_desk()
         self._decoder = InputDecoder(settings, clock)
-        self._dead = DeadLetters(settings.topics.deadletter, "classify")
+        self._dead = DeadLetters(
+            settings.topics.deadletter, "classify", settings.worker.dead_letter_log_interval_s
+        )
         self._clock = clock
         self._metrics = metrics
 
@@ -116,7 +129,12 @@ class HeadlineStage:
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the input: dead-letter it
             return StageResult(records=[self._dead.internal(rec, exc)])
 
+    def flush_logs(self) -> None:
+        """Write the dead-letter summary not yet written (at shutdown)."""
+        self._dead.log.flush()
+
     def _process(self, rec: InRecord) -> StageResult:
+        self._dead.log.tick()
         out = StageResult()
         now_s = self._clock()
         try:
@@ -152,7 +170,9 @@ class ReactionStage:
         self.core = core or core_setup(settings)
         self.params = self.core.params
         self.decoder = InputDecoder(settings, clock)
-        self._dead = DeadLetters(settings.topics.deadletter, "react")
+        self._dead = DeadLetters(
+            settings.topics.deadletter, "react", settings.worker.dead_letter_log_interval_s
+        )
         self._engines: dict[int, ReactionEngine] = {}
         self._clock = clock
         self._metrics = metrics
@@ -193,6 +213,10 @@ class ReactionStage:
 
     # ------------------------------------------------------------------ records
 
+    def flush_logs(self) -> None:
+        """Write the dead-letter summary not yet written (at shutdown)."""
+        self._dead.log.flush()
+
     def process_batch(self, records: Sequence[InRecord], *, publish: bool = True) -> StageResult:
         """Ticks and requests as they arrived; consecutive ticks are fed as one batch.
 
@@ -202,6 +226,7 @@ class ReactionStage:
         (~25x slower, see BENCHMARKS.md).  Partitions have separate engines, so their
         relative order cannot change an answer.
         """
+        self._dead.log.tick()
         records = sorted(records, key=_partition_of)  # stable: per-partition order kept
         out = StageResult()
         now_s = self._clock()
@@ -237,7 +262,15 @@ class ReactionStage:
             self._feed_ticks(out, run, run_recs, publish)
         if publish and self._metrics is not None:
             self._observe_ticks(last_tick, counts, now_s)
+            self._metrics.reactions_pending.set(self.pending_reactions())
         return out
+
+    def pending_reactions(self) -> int:
+        """Reactions (one per headline, symbol and horizon) waiting for newer ticks: in the
+        partitions' engines and in requests measured on ticks read back from Kafka."""
+        held = sum(eng.pending_count() for eng in self._engines.values())
+        return held + sum(m.pending_count for waiting in self._late_pending.values()
+                          for _, m in waiting)
 
     def _decode_tick(
         self, out: StageResult, rec: InRecord, limits: BatchLimits, publish: bool
@@ -337,6 +370,7 @@ class ReactionStage:
                 (late.record, measured))
         if self._metrics is not None:
             self._metrics.late_input("request")
+            self._metrics.reactions_pending.set(self.pending_reactions())
         return out.records
 
     def _emit_late(self, out: StageResult, rec: InRecord, res: EngineOutput) -> None:
@@ -375,6 +409,8 @@ class ReactionStage:
         for a in res.reissued:
             # the same alert with a completed attribution: a new version, not a new move
             out.records.append(OutRecord.of(t.alerts, a, a.key, a.ts))
+            if self._metrics is not None:
+                self._metrics.observe_alert_attribution(a)
         for rej in res.rejected:
             if rej.request is not None and rej.reason in MEASURABLE_FROM_KAFKA:
                 # the engine no longer holds this headline's ticks, but Kafka does

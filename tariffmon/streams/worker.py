@@ -8,7 +8,9 @@ import time
 import faust
 from prometheus_client import CollectorRegistry
 
+from tariffmon import topic_reader
 from tariffmon.kafkaclient import ensure_topics
+from tariffmon.metrics import consumer as consumer_metrics
 from tariffmon.metrics.worker import WorkerMetrics, serve
 from tariffmon.settings import Settings
 from tariffmon.streams.agents import Pipeline
@@ -28,9 +30,14 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
         log.warning("metrics on http://%s:%d/metrics", server.host, server.port)
     try:
         app = build_app(settings)
-        Pipeline(settings, app, metrics)
+        pipeline = Pipeline(settings, app, metrics)
+        # lag, rebalances, commit latency, processing rate (a daemon thread and a sensor)
+        consumer_metrics.install(app, settings, registry, topic_reader)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
-        worker.execute_from_commandline()
+        try:
+            worker.execute_from_commandline()
+        finally:
+            pipeline.close()
     finally:
         if server is not None:
             server.close()

@@ -6,9 +6,13 @@ from anyone, commits nothing and leaves no group behind), seeks each partition t
 start and follows the topics, feeding :class:`~tariffmon.watch.view.WatchState`.
 
 Where reading starts (:class:`StartAt`): the beginning of the topics, an event time, or a span
-before the newest event on the topics (the default, 6 hours).  "Newest event" rather than the
-wall clock so that watching a replay of a past week shows that week's last hours; on a live
-pipeline the two coincide.  Kafka timestamps are event times (docs/ARCHITECTURE.md), so
+before the newest tick on the topics (the default, 6 hours; the newest event of any topic when
+there are no ticks).  The market's newest tick rather than the wall clock so that watching a
+replay of a past week shows that week's last hours; and rather than the newest event of any
+topic, so that one headline typed by hand "now" after a replay (``publish-headline`` with the
+default time) does not move the picture to a time where the topics hold no ticks and no
+reactions: everything after the start is read, that headline included.  On a live pipeline
+all of these coincide.  Kafka timestamps are event times (docs/ARCHITECTURE.md), so
 ``offsets_for_times`` finds the offsets.  The ticks topic starts no earlier than the view
 needs (the longest rolling window before each partition's newest tick), however far back the
 other topics start: prices and rolling returns need minutes of ticks, not days.
@@ -149,7 +153,9 @@ class TopicFollower:
         elif start.kind == "time":
             since = start.ms
         else:
-            latest = max(newest.values(), default=None)
+            ticks = self.settings.topics.ticks
+            market = [ts for tp, ts in newest.items() if tp.topic == ticks]
+            latest = max(market or newest.values(), default=None)
             since = None if latest is None else latest - start.ms
         self._seek(since, newest, end)
 

@@ -183,9 +183,31 @@ def test_grafana_is_provisioned(services: dict[str, dict[str, Any]]) -> None:
 def test_dockerfile_builds_from_python_311_slim_and_copies_existing_files() -> None:
     lines = [ln.strip() for ln in DOCKERFILE.read_text().splitlines()]
     assert "FROM python:3.11-slim" in lines
-    assert any(ln.startswith("RUN pip install .") for ln in lines)
+    assert any(ln.startswith("RUN pip install -c constraints.txt .") for ln in lines)
     for line in lines:
         if line.startswith("COPY "):
             *sources, _dest = line.split()[1:]
             for source in sources:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_constraints_pin_the_runtime_closure_as_installed_and_ci_uses_them() -> None:
+    """constraints.txt = the versions this environment runs the tests with, every runtime
+    dependency (transitively) pinned; the Dockerfile and the Makefile install with it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "freeze_constraints", ROOT / "scripts" / "freeze_constraints.py")
+    assert spec is not None and spec.loader is not None
+    freeze = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(freeze)
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = freeze.closure(deps)
+    pinned = dict(
+        line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert pinned == wanted, "constraints.txt is stale: run scripts/freeze_constraints.py"
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()

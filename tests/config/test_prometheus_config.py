@@ -6,6 +6,7 @@ without the binaries they skip, saying which binary is missing.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -82,6 +83,40 @@ def test_required_alerts_exist_with_for_severity_and_annotations() -> None:
         assert rule["labels"]["severity"] in SEVERITIES, rule["alert"]
         assert rule["annotations"]["summary"].strip(), rule["alert"]
         assert rule["annotations"]["description"].strip(), rule["alert"]
+
+
+RUNBOOK_SECTIONS = ("## What it means", "## How to check", "## What to do")
+
+
+def test_every_alert_links_a_runbook_of_its_own_with_real_content() -> None:
+    seen: set[Path] = set()
+    for rule in alert_rules():
+        url = rule["annotations"].get("runbook_url", "")
+        assert url == f"docs/runbooks/{rule['alert']}.md", (rule["alert"], url)
+        path = ROOT / url
+        assert path.is_file(), f"{rule['alert']}: {url} does not exist"
+        assert path not in seen
+        seen.add(path)
+        text = path.read_text()
+        assert text.startswith(f"# {rule['alert']}"), url
+        for section in RUNBOOK_SECTIONS:
+            assert section in text, f"{url} lacks {section!r}"
+        # every section says something: more than its heading
+        for part in text.split("\n## ")[1:]:
+            body = part.split("\n", 1)[1].strip() if "\n" in part else ""
+            assert len(body) > 80, f"{url}: section {part.splitlines()[0]!r} is empty"
+    runbooks = set((ROOT / "docs" / "runbooks").glob("*.md")) - {
+        ROOT / "docs" / "runbooks" / "README.md"}
+    assert runbooks == seen, f"runbooks without an alert: {sorted(runbooks - seen)}"
+
+
+def test_stale_feed_threshold_is_the_workers_exported_setting() -> None:
+    """StaleFeed compares with tariffmon_feed_stale_after_seconds, never with a number."""
+    (rule,) = [r for r in alert_rules() if r["alert"] == "StaleFeed"]
+    expr = " ".join(rule["expr"].split())
+    assert "tariffmon_feed_stale_after_seconds" in expr
+    assert "and on (symbol) tariffmon_market_open == 1" in expr
+    assert not re.search(r"[<>]=? ?\d", expr), f"a literal threshold in {expr!r}"
 
 
 def test_every_alert_has_a_firing_and_a_not_firing_unit_test() -> None:

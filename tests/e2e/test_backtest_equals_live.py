@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tariffmon.backtest import run_backtest
-from tariffmon.contract import Reaction
+from tariffmon.contract import DeadLetter, Reaction
 from tariffmon.demo import sample_files
 from tariffmon.producers.kafka_producer import TopicProducer
 from tariffmon.producers.metrics import ProducerMetrics
@@ -54,6 +54,16 @@ def test_backtest_equals_live_on_the_sample(
         alerts = read_outputs(settings).alerts
         late = sum(float(line.rsplit(" ", 1)[1]) for line in worker.metrics_text().splitlines()
                    if line.startswith("tariffmon_late_inputs_total{"))
+        # the input ends before some horizons: those reactions are pending, as in the
+        # backtest, never dead-lettered as too late, and the worker says so when it stops
+        assert backtest.counts.pending > 0
+        wait_until(lambda: _metric(worker.metrics_text(), "tariffmon_reactions_pending"), 60,
+                   "the pending reactions reported", until=lambda n: n == backtest.counts.pending)
+    reasons = [DeadLetter.decode(r.value).reason
+               for r in consume_all(settings, settings.topics.deadletter, timeout=5)]
+    assert reasons == []
+    assert f"{backtest.counts.pending} reactions pending at shutdown" in \
+        (tmp_path / "worker.log").read_text()
     if lateness_s < 3_600:
         assert late > 10  # the read-back path really ran
     live: dict[str, Reaction] = {}
@@ -73,3 +83,8 @@ def test_backtest_equals_live_on_the_sample(
     wrong = {a.key: ([h.id for h in last[a.key].headlines], [h.id for h in a.headlines])
              for a in backtest.alerts if last[a.key] != a}
     assert wrong == {}, f"{len(wrong)} of {len(backtest.alerts)} alerts differ (live, backtest)"
+
+
+def _metric(text: str, name: str) -> float:
+    return next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith(f"{name} "))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import random
 import urllib.request
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tariffmon.contract import Alert, ClassifiedHeadline, Reaction, Tick
+from tariffmon.contract import Alert, AttributedHeadline, ClassifiedHeadline, Reaction, Tick
 from tariffmon.metrics import WorkerMetrics, serve
+from tariffmon.metrics.worker import MAX_ALERT_TITLE_CHARS, MAX_ALERT_TITLES, TITLE_SEPARATOR
 from tariffmon.settings import load_settings
 
 T0_MS = 1_743_602_400_000  # 2025-04-02T14:00:00Z
@@ -278,3 +281,77 @@ def test_headline_sources_are_a_bounded_label() -> None:
                if s.name == "tariffmon_headlines_total"}
     assert len(sources) == MAX_SOURCE_LABELS + 1 and "other" in sources
     assert reg.get_sample_value("tariffmon_headlines_total", {"source": "other"}) == 30
+
+
+def attributed(n: int, seed: int) -> tuple[AttributedHeadline, ...]:
+    rnd = random.Random(seed)
+    return tuple(
+        AttributedHeadline(id=f"h{seed}-{i}", ts=T0_MS - i * 60_000,
+                           title=f"Tariff story {seed}-{i} " + "x" * rnd.randint(0, 300)
+                           + (" | piped" if i % 2 else ""),
+                           direction="escalation")
+        for i in range(n)
+    )
+
+
+def info_series(registry: CollectorRegistry) -> list[dict[str, str]]:
+    return [dict(s.labels) for f in registry.collect() for s in f.samples
+            if s.name == "tariffmon_last_sharp_move_headlines_info"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_headline_titles_ride_on_one_info_series_per_symbol_and_window(seed: int) -> None:
+    """The one label with headline text: bounded titles, one series per symbol and window
+    however many alerts, showing the newest move's attribution whatever the arrival order."""
+    rnd = random.Random(seed)
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry, symbols=["USDJPY"], windows_s=[60, 300])
+    alerts = []
+    for k in range(rnd.randint(1, 30)):
+        window = rnd.choice([60, 300])
+        a = dataclasses.replace(alert(ts=T0_MS + rnd.randint(0, 10**7)), window_s=window,
+                                headlines=attributed(rnd.randint(0, 8), seed * 100 + k))
+        alerts.append(a)
+        metrics.observe_alert(a)
+    series = info_series(registry)
+    windows = {str(a.window_s) for a in alerts}
+    assert sorted(s["window"] for s in series) == sorted(windows)
+    for s in series:
+        newest = max((a for a in alerts if str(a.window_s) == s["window"]), key=lambda a: a.ts)
+        assert s["headline_count"] == str(len(newest.headlines))
+        titles = s.get("headlines", "")
+        parts = titles.split(TITLE_SEPARATOR) if titles else []
+        assert len(parts) == min(len(newest.headlines), MAX_ALERT_TITLES)
+        for part, h in zip(parts, newest.headlines, strict=False):
+            assert len(part) <= MAX_ALERT_TITLE_CHARS
+            assert part.startswith(h.title[:20])
+        assert not any(h.id in titles for a in alerts for h in a.headlines)
+
+
+def test_a_reissued_alert_updates_the_titles_only_when_it_is_the_latest_move() -> None:
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry, symbols=["USDJPY"], windows_s=[300])
+    old, new = alert(ts=T0_MS), alert(ts=T0_MS + 3_600_000)
+    metrics.observe_alert(old)
+    metrics.observe_alert(new)
+    assert info_series(registry)[0]["headline_count"] == "0"
+    metrics.observe_alert_attribution(dataclasses.replace(old, headlines=attributed(2, 1)))
+    assert info_series(registry)[0]["headline_count"] == "0"
+    metrics.observe_alert_attribution(dataclasses.replace(new, headlines=attributed(3, 2)))
+    (s,) = info_series(registry)
+    assert s["headline_count"] == "3"
+    assert s["headlines"].startswith("Tariff story 2-0")
+
+
+def test_stale_feed_threshold_gauge_is_each_symbols_staleness_setting() -> None:
+    """The rules read StaleFeed's threshold from this gauge: it must be the settings' value."""
+    base = load_settings()
+    for seconds in (1, 300, 86_400):
+        symbols = [base.symbols[0].model_copy(update={"staleness_s": seconds}),
+                   *base.symbols[1:]]
+        settings = base.model_copy(update={"symbols": symbols})
+        registry = CollectorRegistry()
+        WorkerMetrics.from_settings(registry, settings)
+        for s in settings.symbols:
+            assert registry.get_sample_value(
+                "tariffmon_feed_stale_after_seconds", {"symbol": s.name}) == s.staleness_s

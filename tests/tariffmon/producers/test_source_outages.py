@@ -548,6 +548,6 @@ def test_promtool_stale_feed_fires_for_a_dead_source_in_market_hours() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     text = RULE_TEST.read_text()
     assert "alertname: StaleFeed" in text and "alertname: SourceFetchFailing" in text
-    # (the market-hours behaviour of StaleFeed itself is in market_hours.test.yml)
-    hours = (RULE_TEST.parent / "market_hours.test.yml").read_text()
+    # (StaleFeed's threshold and market-hours gate themselves are in stale_feed.test.yml)
+    hours = (RULE_TEST.parent / "stale_feed.test.yml").read_text()
     assert "alertname: StaleFeed" in hours

@@ -307,3 +307,40 @@ def test_a_late_headline_whose_horizons_are_not_on_kafka_yet_stays_pending() -> 
 
     assert {k: measured_part(v) for k, v in got.items()} == {
         k: measured_part(v) for k, v in want_usd.items()}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reactions_the_ticks_do_not_reach_yet_are_pending_not_dead_lettered(seed: int) -> None:
+    """When the input ends before a horizon, its reaction waits: counted as pending."""
+    import random
+
+    rng = random.Random(seed)
+    after_s = rng.choice([30, 200, 700, 2_000, 3_500, 4_000])
+    tick_list = ticks("USDJPY", T0 - 3_600_000, 3_600 + after_s, seed=seed)
+    head = pause_headline()
+    expected = expected_reactions(SETTINGS, tick_list, [head])
+    registry = CollectorRegistry()
+    heads = HeadlineStage(SETTINGS, clock=lambda: NOW)
+    react = ReactionStage(SETTINGS, WorkerMetrics(registry), clock=lambda: NOW)
+    reqs = [r for r in heads.process(_rec(TOPICS.headlines, head.encode())).records
+            if r.topic == TOPICS.requests]
+    records = [_rec(TOPICS.ticks, t.encode(), i, 1, t.ts) for i, t in enumerate(tick_list)]
+    at = rng.randrange(len(records) // 2, len(records))  # the request comes mid-stream
+    records[at:at] = [_rec(TOPICS.requests, r.value, 10_000 + j, 1, T0, r.key.encode())
+                      for j, r in enumerate(reqs)]
+    out: list[bytes] = []
+    dead: list[str] = []
+    while records:
+        cut = rng.randint(1, 3_000)
+        batch, records = records[:cut], records[cut:]
+        for r in react.process_batch(batch).records:
+            if r.topic == TOPICS.deadletter:
+                dead.append(DeadLetter.decode(r.value).reason)
+            elif r.topic == TOPICS.reactions:
+                out.append(r.value)
+    assert dead == []
+    got = {Reaction.decode(v).key: Reaction.decode(v) for v in out}
+    assert got == expected
+    horizons = len(SETTINGS.engine.horizons_s) * len(reqs)
+    assert react.pending_reactions() == horizons - len(expected)
+    assert registry.get_sample_value("tariffmon_reactions_pending") == horizons - len(expected)

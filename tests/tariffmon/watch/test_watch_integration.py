@@ -162,3 +162,25 @@ def test_ctrl_c_ends_the_watch_cleanly(make_settings: MakeSettings) -> None:
             proc.wait()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_a_headline_typed_now_after_a_replay_keeps_the_replayed_picture(
+    make_settings: MakeSettings,
+) -> None:
+    """A replayed day, then one headline with today's time (``publish-headline``'s
+    default): the picture still shows the day's prices and the reactions on the topic,
+    and the new headline too."""
+    settings = make_settings()
+    _publish(settings)
+    now_ms = int(time.time() * 1000)
+    typed = "Hand-typed: Japan and US reach tariff deal"
+    produce_messages(settings, settings.topics.classified, [_headline("h-now", now_ms, typed)])
+    proc, _ = _watch(settings, "--max-refreshes", "1")
+    assert proc.returncode == 0, proc.stderr
+    picture = _last_picture(proc.stdout)
+    assert typed in picture and TITLE in picture
+    assert "no tick yet" not in next(line for line in picture.splitlines()
+                                     if line.startswith("USDJPY"))
+    usd = next(line for line in picture.splitlines() if line.startswith("  USDJPY")
+               and "-45.2bp" in line)
+    assert "-80.0bp z  -4.0*" in usd  # the reactions on the topic, not "pending"
