@@ -195,6 +195,12 @@ class SymbolSettings(_Model):
     #: every log return and volatility the engine computes, finite
     price_min: float = Field(1e-6, ge=1e-12, le=1e15, allow_inf_nan=False)
     price_max: float = Field(1e9, ge=1e-12, le=1e15, allow_inf_nan=False)
+    #: an exchange calendar of the exchange-calendars library (e.g. "XTKS", Tokyo): its
+    #: sessions, holidays and half days take precedence over ``calendar`` within its range
+    exchange_calendar: str | None = Field(None, pattern=r"^[A-Z0-9_]{2,12}$")
+    #: daily bars (CSV with date, open and close columns, as yfinance's daily history
+    #: writes them) seeding the baseline of gap reactions before the engine has seen gaps
+    gap_seed: Path | None = None
 
     @model_validator(mode="after")
     def _calendar_parses(self) -> SymbolSettings:
@@ -234,7 +240,7 @@ def _default_symbols() -> list[SymbolSettings]:
         SymbolSettings(
             name="N225", yahoo="^N225",
             calendar=["Mon-Fri 00:00-02:30", "Mon-Fri 03:30-06:30"], staleness_s=300,
-            price_min=1_000.0, price_max=200_000.0,
+            price_min=1_000.0, price_max=200_000.0, exchange_calendar="XTKS",
         ),
         # CME's yen-denominated Nikkei 225 futures: they trade while Tokyo is shut, so a
         # headline of the US evening is measured at once on them, not at Tokyo's reopen
@@ -265,6 +271,19 @@ class EngineSettings(_Model):
     #: headlines of the same story within this window share a cluster id
     cluster_window_s: int = Field(6 * 3_600, ge=0)
     cluster_similarity: float = Field(0.6, gt=0, le=1)
+    #: a gap reaction's z needs at least this many past gaps of its kind
+    gap_min_count: int = Field(20, ge=2)
+    #: a gap reaction is significant from this |z| against past gaps of its kind on:
+    #: gap distributions are short-tailed (the Nikkei's 2021-2025 opens never pass 2.7)
+    gap_significance_z: float = Field(2.5, gt=0)
+    #: ... and uses at most this many, the most recent
+    gap_max_count: int = Field(500, ge=2)
+    #: how far back (before a gap's close) the gaps seen in the ticks count; older ones
+    #: come from the gap seed (a rebuild after a restart reads the ticks back this far)
+    gap_memory_s: int = Field(7 * 86_400, ge=0)
+    #: headlines of one symbol less than this apart while its market is open are
+    #: confounded (counted once in the backtest's averages)
+    confound_window_s: int = Field(900, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> EngineSettings:

@@ -5,7 +5,10 @@ return ``ln(p(t0 + k) / p(t0))`` in basis points on a one-minute grid from 30 mi
 to 60 minutes after, with ``p(t)`` the last price at or before ``t`` (the reactions' own
 rule).  A grid point whose last price is older than the symbol's staleness bound plus its bar
 length (market closed, data missing) is left out, and a headline whose ``p0`` is stale is not
-an event for that symbol at all.  Events are split by the headline's direction; each
+an event for that symbol at all.  Confounded headlines count once: of the events of a symbol
+less than ``confound_window_ms`` apart (a chain, whatever their directions), only the first
+is an event (:func:`tariffmon.core.gaps.first_of_overlaps`); headlines of one closed window
+are no events at all (their ``p0`` is stale).  Events are split by the headline's direction; each
 direction's mean path is drawn with its interquartile band and the event count in the legend.
 
 The mean and the band are taken over one fixed set of events: those with a fresh price at
@@ -39,6 +42,7 @@ import numpy as np
 
 from tariffmon.backtest.runner import BacktestResult, PriceSeries
 from tariffmon.contract import ClassifiedHeadline
+from tariffmon.core.gaps import first_of_overlaps
 from tariffmon.core.series import F64, I64
 
 if TYPE_CHECKING:
@@ -172,6 +176,24 @@ def event_study(
     return EventStudy(symbol, direction, offsets, mean, lower, upper, n_at, ids, partial)
 
 
+def counted_once(
+    prices: PriceSeries | None, headlines: Sequence[ClassifiedHeadline], staleness_ms: int,
+    window_ms: int,
+) -> list[ClassifiedHeadline]:
+    """The headlines that are events of a symbol, each run of overlapping ones once.
+
+    Events are those with a fresh ``p0`` (the market open); among them a run of headlines
+    less than ``window_ms`` apart is confounded and kept by its first headline only.
+    """
+    if prices is None or not headlines:
+        return []
+    t0s = np.array([h.ts for h in headlines], dtype=np.int64)
+    _, ok = event_paths(prices, t0s, staleness_ms, np.zeros(1, dtype=np.int64))
+    fresh = [h for h, good in zip(headlines, ok, strict=True) if good]
+    keep = set(first_of_overlaps([(h.ts, h.id) for h in fresh], window_ms))
+    return [h for h in fresh if h.id in keep]
+
+
 def event_studies(result: BacktestResult) -> dict[str, list[EventStudy]]:
     """Per symbol, one study per direction in :data:`STUDY_DIRECTIONS`."""
     heads = result.measured_headlines()
@@ -179,8 +201,9 @@ def event_studies(result: BacktestResult) -> dict[str, list[EventStudy]]:
     for symbol in result.symbols:
         stale = result.params.symbols[symbol].staleness_ms
         prices = result.prices.get(symbol)
+        events = counted_once(prices, heads, stale, result.params.confound_window_ms)
         out[symbol] = [
-            event_study(symbol, d, prices, heads, stale) for d in STUDY_DIRECTIONS
+            event_study(symbol, d, prices, events, stale) for d in STUDY_DIRECTIONS
         ]
     return out
 

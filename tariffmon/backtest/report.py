@@ -126,6 +126,24 @@ def summary_rows(result: BacktestResult) -> list[SummaryRow]:
     return rows
 
 
+def closed_window_sizes(reactions: Sequence[Reaction]) -> dict[tuple[str, str], int]:
+    """Headlines per (symbol, closed window): the confound groups of gap reactions."""
+    heads: dict[tuple[str, str], set[str]] = {}
+    for r in reactions:
+        if r.gap and r.confound_id is not None:
+            heads.setdefault((r.symbol, r.confound_id), set()).add(r.headline_id)
+    return {k: len(v) for k, v in heads.items()}
+
+
+def gap_text(row: SummaryRow, shared: dict[tuple[str, str], int]) -> str:
+    """``gap``, or ``gap 1/3`` when three headlines share its closed window (one move)."""
+    if not row.gap:
+        return ""
+    cid = next((r.confound_id for r in row.cells.values() if r is not None and r.gap), None)
+    n = shared.get((row.symbol, cid or ""), 1)
+    return "gap" if n <= 1 else f"gap, {n} share it"
+
+
 def cell_text(r: Reaction | None) -> str:
     """``-12.3bp z=  -3.4*``: return in basis points, z, ``*`` when significant."""
     if r is None:
@@ -142,6 +160,7 @@ def format_summary(result: BacktestResult, title_chars: int = TITLE_CHARS) -> st
     """The terminal table plus a footer of counts."""
     horizons = [h // 1_000 for h in result.params.horizons_ms]
     rows = summary_rows(result)
+    shared = closed_window_sizes(result.reactions)
     head = ["time (UTC)", "symbol", "direction"] + [
         f"ret/z {horizon_label(h)}" for h in horizons
     ] + ["significant", "gap", "headline [tags]"]
@@ -156,7 +175,7 @@ def format_summary(result: BacktestResult, title_chars: int = TITLE_CHARS) -> st
             [utc_text(row.headline.ts)[:16] if first else "", row.symbol,
              row.headline.direction if first else ""]
             + [cell_text(row.cells[h]) for h in horizons]
-            + [sig, "gap" if row.gap else "", title if first else ""]
+            + [sig, gap_text(row, shared), title if first else ""]
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(head) - 1)]
     lines = []
@@ -179,7 +198,9 @@ def footer_text(result: BacktestResult) -> str:
         f"{c.ticks:,} ticks, {c.headlines:,} headlines ({c.tariff_headlines} tariff, "
         f"{c.duplicate_headlines} repeats of a story) -> {c.reactions:,} reactions "
         f"({sum(r.significant for r in result.reactions)} significant, "
-        f"{sum(r.gap for r in result.reactions)} gap), {c.alerts} sharp-move alerts",
+        f"{sum(r.gap for r in result.reactions)} gap in "
+        f"{len({(r.symbol, r.confound_id) for r in result.reactions if r.gap})} closed "
+        f"windows), {c.alerts} sharp-move alerts",
     ]
     if result.read_error is not None:
         parts.append(f"INCOMPLETE INPUT: {result.read_error}; these results cover only the "

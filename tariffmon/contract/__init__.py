@@ -64,6 +64,7 @@ from tariffmon.contract.fields import (
     require,
 )
 from tariffmon.contract.messages import (
+    GAP_KINDS,
     MESSAGE_TYPES,
     Alert,
     AttributedHeadline,
@@ -84,6 +85,7 @@ __all__ = [
     "DEFAULT_SYMBOLS",
     "DIRECTIONS",
     "FUTURE_SLACK_MS",
+    "GAP_KINDS",
     "MAX_ATTRIBUTED",
     "MAX_ID_CHARS",
     "MAX_MESSAGE_BYTES",

@@ -349,7 +349,18 @@ class Reaction(Message):
     was stale: the horizon then starts at the first tick after ``t0`` (the reopen).
     ``n_ticks`` counts the ticks of the horizon.  ``flags`` holds data-quality notes:
     ``no_baseline`` (no volatility estimate, so no ``z``), ``sparse_baseline`` (fewer baseline
-    returns than the engine's minimum) and ``no_ticks_in_horizon``.
+    returns than the engine's minimum), ``no_ticks_in_horizon`` and, on a gap reaction,
+    ``few_past_gaps`` (too few past gaps of its kind for a z: significance then rests on
+    the return threshold alone).
+
+    Gap reactions also carry (all absent on other reactions): ``gap_kind`` (``overnight``,
+    ``weekend``, ``holiday``, ``break`` or ``stale``), ``gap_ret`` = ``ln(p_reopen / p0)``,
+    ``gap_sigma`` the standard deviation of the symbol's past gaps of that kind and
+    ``gap_count`` how many there were, ``gap_z = gap_ret / gap_sigma``, and ``confound_id``,
+    the id of the closed window (``gap:<symbol>:<p0_ts>``): every headline of one closed
+    window shares it, so its reactions are one move, confounded, counted once in averages.
+    On a gap reaction ``z = ret / sqrt(gap_sigma^2 + sigma_1m^2 * horizon_s / 60)``: the
+    gap against past gaps, the intraday part after the reopen against intraday volatility.
     Key on Kafka: :func:`reaction_key`.
     """
 
@@ -379,6 +390,12 @@ class Reaction(Message):
     direction: Direction = "neutral"
     tags: tuple[str, ...] = ()
     title: str = ""
+    gap_kind: str | None = None
+    gap_ret: float | None = None
+    gap_sigma: float | None = None
+    gap_count: int | None = None
+    gap_z: float | None = None
+    confound_id: str | None = None
 
     @property
     def key(self) -> str:
@@ -413,7 +430,24 @@ class Reaction(Message):
             ),
             tags=check_tags("tags", obj.get("tags", [])),
             title=check_text("title", obj.get("title", ""), MAX_TITLE_CHARS, required=False),
+            gap_kind=_optional(obj, "gap_kind", lambda v: check_choice("gap_kind", v, GAP_KINDS)),
+            gap_ret=check_number("gap_ret", obj.get("gap_ret"), allow_none=True),
+            gap_sigma=check_number("gap_sigma", obj.get("gap_sigma"), allow_none=True),
+            gap_count=_optional(obj, "gap_count",
+                                lambda v: check_non_negative_int("gap_count", v)),
+            gap_z=check_number("gap_z", obj.get("gap_z"), allow_none=True),
+            confound_id=_optional(obj, "confound_id",
+                                  lambda v: check_text("confound_id", v, MAX_ID_CHARS)),
         )
+
+
+#: the kinds of closed window a gap reaction spans (``tariffmon.core.gaps``)
+GAP_KINDS: frozenset[str] = frozenset({"overnight", "weekend", "holiday", "break", "stale"})
+
+def _optional(obj: Mapping[str, Any], name: str, check: Any) -> Any:
+    """``check(value)`` for a present, non-null field; None otherwise."""
+    value = obj.get(name)
+    return None if value is None else check(value)
 
 
 @dataclass(frozen=True, slots=True)

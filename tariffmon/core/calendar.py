@@ -3,8 +3,14 @@
 A calendar is a set of weekly open intervals, written in the settings as
 ``"Sun 21:00 - Fri 21:00"`` (one span across days, FX) or ``"Mon-Fri 00:00-02:30"`` (the
 same hours on each day of a range, Tokyo's morning session).  ``"always"`` is open around the
-clock.  Exchange holidays are not modelled: on a holiday the staleness bound (no tick for
-longer than it) marks the market closed instead.
+clock.
+
+An exchange's own sessions (holidays, half days, changed hours) come from a maintained
+calendar library: :mod:`tariffmon.assembly` turns exchange-calendars' schedule (``XTKS`` for
+Tokyo) into explicit open intervals over the library's range, and :meth:`with_sessions`
+puts them in front of the weekly hours, which still answer outside that range.  The core
+never imports the library: it sees plain millisecond intervals.  The staleness bound (no
+tick for longer than it) still marks the market closed for anything neither knows.
 """
 
 from __future__ import annotations
@@ -55,6 +61,28 @@ class TradingCalendar:
     """Open intervals within a Monday-00:00-UTC-based week, in milliseconds, sorted, disjoint."""
 
     intervals: tuple[tuple[int, int], ...]
+    #: explicit open intervals as flat sorted boundaries ``(open, close, open, close, ...)``
+    #: in epoch ms, authoritative within ``[sessions_from, sessions_to)``
+    sessions: tuple[int, ...] = ()
+    sessions_from: int = 0
+    sessions_to: int = 0
+
+    def with_sessions(self, bounds: Sequence[tuple[int, int]], lo: int, hi: int
+                      ) -> TradingCalendar:
+        """This calendar with explicit sessions ``[(open, close), ...]`` governing
+        ``[lo, hi)``; the weekly intervals answer outside it."""
+        flat: list[int] = []
+        for a, b in sorted(bounds):
+            if b <= a:
+                continue
+            if flat and a <= flat[-1]:
+                flat[-1] = max(flat[-1], b)
+            else:
+                flat.extend((a, b))
+        return TradingCalendar(self.intervals, tuple(flat), lo, hi)
+
+    def _in_sessions(self, ts_ms: int) -> bool:
+        return self.sessions_from <= ts_ms < self.sessions_to
 
     @staticmethod
     def always() -> TradingCalendar:
@@ -77,6 +105,8 @@ class TradingCalendar:
 
     def is_open(self, ts_ms: int) -> bool:
         """Whether the market is open at ``ts_ms``."""
+        if self._in_sessions(ts_ms):
+            return bisect.bisect_right(self.sessions, ts_ms) % 2 == 1
         _, off = _week_ms(ts_ms)
         starts = [s for s, _ in self.intervals]
         i = bisect.bisect_right(starts, off) - 1
@@ -86,6 +116,14 @@ class TradingCalendar:
         """The first instant at or after ``ts_ms`` when the market is open."""
         if self.is_open(ts_ms):
             return ts_ms
+        if self._in_sessions(ts_ms):
+            i = bisect.bisect_right(self.sessions, ts_ms)
+            if i < len(self.sessions) and self.sessions[i] < self.sessions_to:
+                return self.sessions[i]
+            return self._weekly_next_open(self.sessions_to)
+        return self._weekly_next_open(ts_ms)
+
+    def _weekly_next_open(self, ts_ms: int) -> int:
         week0, off = _week_ms(ts_ms)
         for s, _ in self.intervals:
             if s > off:
@@ -94,6 +132,24 @@ class TradingCalendar:
 
     def open_ms_between(self, a_ms: int, b_ms: int) -> int:
         """Milliseconds of open market within ``[a_ms, b_ms)`` (volatility per open minute)."""
+        if b_ms <= a_ms:
+            return 0
+        if self.sessions:
+            # explicit sessions inside their range, weekly hours on either side of it
+            lo, hi = max(a_ms, self.sessions_from), min(b_ms, self.sessions_to)
+            if hi > lo:
+                inside = 0
+                i = max(0, bisect.bisect_right(self.sessions, lo) - 1)
+                i -= i % 2
+                while i < len(self.sessions) and self.sessions[i] < hi:
+                    s, e = max(lo, self.sessions[i]), min(hi, self.sessions[i + 1])
+                    inside += max(0, e - s)
+                    i += 2
+                return (inside + self._weekly_open_ms(a_ms, min(b_ms, lo))
+                        + self._weekly_open_ms(max(a_ms, hi), b_ms))
+        return self._weekly_open_ms(a_ms, b_ms)
+
+    def _weekly_open_ms(self, a_ms: int, b_ms: int) -> int:
         if b_ms <= a_ms:
             return 0
         total = 0

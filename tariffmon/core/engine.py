@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tariffmon.contract import Alert, AttributedHeadline, Reaction, ReactionRequest, Tick
+from tariffmon.core.gaps import Gap, GapBaseline, GapHistory, gap_kind
 from tariffmon.core.params import EngineParams, SymbolParams
-from tariffmon.core.reaction import baseline_volatility, horizon_start, measure
+from tariffmon.core.reaction import baseline_volatility, gap_baseline, horizon_start, measure
 from tariffmon.core.series import F64, I64, TickSeries
 from tariffmon.core.sharpmove import SharpMove, SharpMoveDetector
 from tariffmon.core.volatility import MINUTE_MS
@@ -78,11 +79,13 @@ class SymbolState:
 
     __slots__ = (
         "_baselines",
+        "_gap_bases",
         "_pending",
         "_remaining",
         "_seq",
         "alerts",
         "detector",
+        "gaps",
         "known",
         "params",
         "seen",
@@ -100,6 +103,10 @@ class SymbolState:
         self._seq = 0
         #: volatility baseline per pending headline, shared by its horizons
         self._baselines: dict[str, tuple[float, int]] = {}
+        #: past-gap baseline per pending gap headline, shared by its horizons
+        self._gap_bases: dict[str, GapBaseline | None] = {}
+        #: the close-to-reopen gaps seen in the ticks, and the seed from daily history
+        self.gaps = GapHistory(sym.gap_seed)
         self._remaining: dict[str, int] = {}
         #: headline id -> t0 of every request accepted (dedupe), evicted by age
         self.seen: dict[str, int] = {}
@@ -182,7 +189,10 @@ class SymbolState:
                 base = self._baselines[hid] = baseline_volatility(
                     self.series, req.t0, start, self.params
                 )
-            r = measure(self.series, req, h, start, self.params, base)
+            if hid not in self._gap_bases:
+                self._gap_bases[hid] = gap_baseline(self.series, start, self.sym, self.gaps,
+                                                    self.params)
+            r = measure(self.series, req, h, start, self.params, base, self._gap_bases[hid])
             if r is None:
                 retry.append((start.t_start + h, req, h))
             else:
@@ -191,6 +201,7 @@ class SymbolState:
                 if left <= 0:
                     self._remaining.pop(hid, None)
                     self._baselines.pop(hid, None)
+                    self._gap_bases.pop(hid, None)
                 else:
                     self._remaining[hid] = left
         for key, req, h in retry:
@@ -204,6 +215,7 @@ class SymbolState:
         heapq.heapify(self._pending)
         self._remaining.pop(hid, None)
         self._baselines.pop(hid, None)
+        self._gap_bases.pop(hid, None)
         oldest = self.series.oldest_ts
         return Rejection(
             "request", req.symbol, "no_price_before_t0",
@@ -230,6 +242,7 @@ class SymbolState:
             ts, price, interval = ts[ok], price[ok], interval[ok]
         if len(ts) == 0:
             return out
+        self._record_gaps(ts, price, interval)
         first_new = len(self.series)
         self.series.append(ts, price, interval)
         moves = self.detector.detect(self.series, first_new)
@@ -239,6 +252,41 @@ class SymbolState:
         out.rejected.extend(dropped)
         self._evict()
         return out
+
+    def _record_gaps(self, ts: I64, price: F64, interval: I64) -> None:
+        """Remember the gaps between consecutive ticks, the held newest and the batch's.
+
+        A gap is where a headline would get a gap reaction for staleness: the next tick more
+        than the staleness bound plus the bar length after the previous one (every close of
+        the calendar longer than that is one too).  Consecutive pairs only, so any batching
+        of the same ticks gives the same gaps.
+        """
+        if len(self.series):
+            ts = np.concatenate((self.series.ts[-1:], ts))
+            price = np.concatenate((self.series.price[-1:], price))
+            interval = np.concatenate((self.series.interval[-1:], interval))
+        if len(ts) < 2:
+            return
+        limit = self.sym.staleness_ms + interval[:-1]
+        for i in np.nonzero(np.diff(ts) > limit)[0]:
+            a, b = int(ts[i]), int(ts[i + 1])
+            ret = float(np.log(price[i + 1] / price[i]))
+            self.gaps.add(Gap(gap_kind(self.sym.calendar, a, b), a, b, ret))
+
+    def _gap_anchor(self) -> int | None:
+        """The oldest gap close a request still acceptable or pending may measure from."""
+        latest = self.series.latest_ts
+        if latest is None:
+            return None
+        i = self.series.index_at_or_before(latest - self.params.lateness_ms)
+        anchor = int(self.series.ts[i]) if i >= 0 else None
+        if self._pending:
+            oldest_t0 = min(req.t0 for _, _, req, _ in self._pending)
+            j = self.series.index_at_or_before(oldest_t0)
+            if j >= 0:
+                t = int(self.series.ts[j])
+                anchor = t if anchor is None else min(anchor, t)
+        return anchor
 
     def _attributed(self, ts: int) -> tuple[AttributedHeadline, ...]:
         lo = ts - self.params.lookback_ms
@@ -308,6 +356,10 @@ class SymbolState:
             return None
         p = self.params
         ticks_from, complete = self._keep_from()
+        # the gaps remembered for later gap reactions: a rebuild sees them again from here
+        oldest_gap = self.gaps.oldest_close
+        if oldest_gap is not None:
+            ticks_from = min(ticks_from, oldest_gap)
         # requests: dedupe and attribution memory reach back this far ...
         requests_from = latest - max(2 * p.lateness_ms + p.lookback_ms + p.max_horizon_ms,
                                      p.attribution_memory_ms)
@@ -331,6 +383,9 @@ class SymbolState:
         latest = self.series.latest_ts
         keep_from, _ = self._keep_from()
         self.series.evict_before(keep_from)
+        anchor = self._gap_anchor()
+        if anchor is not None:
+            self.gaps.forget_before(anchor - p.gap_memory_ms)
         horizon = latest - p.lateness_ms - p.lookback_ms - p.max_horizon_ms
         remembered = min(horizon, latest - p.attribution_memory_ms)
         if self.known and self.known[0].t0 < remembered:
@@ -478,11 +533,13 @@ def initial_history_from(params: EngineParams, latest: int) -> tuple[int, int]:
 def late_read_from(params: EngineParams, t0: int) -> int:
     """Where reading a symbol's ticks back for a late request at ``t0`` starts (first try).
 
-    Enough for the baseline of an open market at 1-minute sampling or 15-minute bars; a
-    market closed at t0 needs the trading before its close: :func:`late_reach_back` tells.
+    Enough for the baseline of an open market at 1-minute sampling or 15-minute bars, and
+    for the past gaps of a market that closed shortly before t0 (``gap_memory_ms``: read at
+    once, so that the requests read back together need no second read each); a market
+    closed long before t0 needs the trading before its close: :func:`late_reach_back` tells.
     """
     _, span = baseline_span(params, 900_000)
-    return t0 - span - MINUTE_MS
+    return t0 - span - MINUTE_MS - params.gap_memory_ms
 
 
 def late_reach_back(params: EngineParams, ticks: Sequence[Tick], t0: int, read_from: int
@@ -491,7 +548,8 @@ def late_reach_back(params: EngineParams, ticks: Sequence[Tick], t0: int, read_f
     a request at ``t0`` needs before it; otherwise the earlier time to read from.
 
     Needed: the p0 tick (the last at or before t0) and its whole volatility baseline before
-    it (for a gap reaction the baseline ends at p0, the last trading before the close).
+    it (for a gap reaction the baseline ends at p0, the last trading before the close, and
+    the past gaps it is measured against are those seen over ``gap_memory_ms`` before p0).
     Without any tick at or before t0 in what was read (a market closed since before
     ``read_from``), the read reaches at least twice as far back, a day at the least.
     """
@@ -501,6 +559,11 @@ def late_reach_back(params: EngineParams, ticks: Sequence[Tick], t0: int, read_f
     p0 = before[-1]
     _, span = baseline_span(params, (p0.interval_s or 0) * 1_000)
     need = min(p0.ts, t0) - span - MINUTE_MS
+    sym = params.symbols.get(p0.symbol)
+    if sym is not None and (not sym.calendar.is_open(t0)
+                            or t0 - p0.ts > sym.staleness_ms + (p0.interval_s or 0) * 1_000):
+        # a gap reaction: the gaps seen over the memory before its close are its baseline
+        need = min(need, p0.ts - params.gap_memory_ms)
     return None if ticks[0].ts <= need or read_from <= need else need
 
 

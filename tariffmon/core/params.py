@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tariffmon.core.calendar import TradingCalendar
+from tariffmon.core.gaps import SeedGap
 
 MS = 1_000
 MINUTE_MS = 60_000
@@ -25,6 +26,8 @@ class SymbolParams:
     staleness_ms: int = 300 * MS
     #: sharp-move thresholds as log returns, per window length in ms
     sharp_thresholds: dict[int, float] = field(default_factory=dict)
+    #: past gaps from daily history: the gap baseline before the engine has seen its own
+    gap_seed: tuple[SeedGap, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,16 @@ class EngineParams:
     #: than the look-back, so that a headline measured late from Kafka (a backlog of days)
     #: still finds the others of its alerts' look-back (a few dozen a day: cheap)
     attribution_memory_ms: int = 7 * 86_400 * MS
+    #: gap reactions: past gaps of the same kind needed for a z, used at most, and how far
+    #: back before a gap's close the gaps seen in the ticks count
+    gap_min_count: int = 20
+    #: a gap reaction is significant from this |z| (against past gaps) on
+    gap_significance_z: float = 2.5
+    gap_max_count: int = 500
+    gap_memory_ms: int = 7 * 86_400 * MS
+    #: open-market headlines of a symbol less than this apart are confounded: the
+    #: backtest's averages count their run once
+    confound_window_ms: int = 900 * MS
 
     @property
     def max_horizon_ms(self) -> int:

@@ -13,6 +13,16 @@ the staleness bound plus the bar length, e.g. a holiday), the horizon starts at 
 after ``t0`` (the reopen) and the reaction is flagged ``gap``: it then measures the move from
 the last price before the headline to the reopen plus the horizon.
 
+A gap reaction's z compares its move with past gaps of the same kind (overnight, weekend,
+holiday, lunch break, data hole: :mod:`tariffmon.core.gaps`) rather than with intraday
+volatility: ``gap_ret = ln(p_reopen / p0)``, ``gap_z = gap_ret / gap_sigma``, and the whole
+horizon's ``z = ret / sqrt(gap_sigma^2 + sigma_1m^2 * h / 1 min)`` (the gap and the intraday
+move after the reopen, independent, each with its own baseline).  With fewer past gaps than
+``gap_min_count`` there is no z (flag ``few_past_gaps``) and significance rests on the return
+threshold alone; otherwise a gap reaction is significant when ``|z| >= gap_significance_z``
+(past gaps are short-tailed: see docs/ARCHITECTURE.md, "Gap reactions").  Every headline
+of one closed window gets the same ``confound_id``.
+
 A reaction is final, and only then computed, once a tick newer than ``t1`` exists: ticks never
 go back in time, so nothing that arrives later can change it.
 """
@@ -25,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tariffmon.contract import Reaction, ReactionRequest
+from tariffmon.core.gaps import GapBaseline, GapHistory, gap_kind
 from tariffmon.core.params import EngineParams, SymbolParams
 from tariffmon.core.series import TickSeries
 from tariffmon.core.volatility import realised_sigma_1m
@@ -82,6 +93,17 @@ def baseline_volatility(
     return float(sigma_arr[0]), int(n_arr[0])
 
 
+def gap_baseline(series: TickSeries, start: Start, sym: SymbolParams, gaps: GapHistory,
+                 params: EngineParams) -> GapBaseline | None:
+    """The past gaps a gap reaction is measured against (None for an open-market start)."""
+    if not start.gap:
+        return None
+    close_ts = int(series.ts[start.i0])
+    kind = gap_kind(sym.calendar, close_ts, start.t_start)
+    return gaps.baseline(kind, close_ts, params.gap_memory_ms, params.gap_min_count,
+                         params.gap_max_count)
+
+
 def measure(
     series: TickSeries,
     req: ReactionRequest,
@@ -89,10 +111,13 @@ def measure(
     start: Start,
     params: EngineParams,
     baseline: tuple[float, int] | None = None,
+    gap_base: GapBaseline | None = None,
 ) -> Reaction | None:
     """The reaction over ``horizon_ms``, or None until a tick newer than its end exists.
 
-    ``baseline`` is :func:`baseline_volatility`'s answer when the caller already has it.
+    ``baseline`` is :func:`baseline_volatility`'s answer when the caller already has it;
+    ``gap_base`` is :func:`gap_baseline`'s for a gap start (without it a gap reaction has
+    no past gaps to compare with, hence no z).
     """
     t1 = start.t_start + horizon_ms
     latest = series.latest_ts
@@ -129,9 +154,18 @@ def measure(
     n_ticks = i1 - i0
     if n_ticks == 0:
         flags.append("no_ticks_in_horizon")
-    significant = (
-        z is not None and abs(z) >= params.significance_z and abs(ret) >= params.significance_ret
-    )
+    gap_fields: dict[str, object] = {}
+    if start.gap:
+        z, gap_fields = _gap_z(series, req, start, ret, sigma_out, horizon_ms, gap_base, flags)
+    if start.gap and z is None:
+        # too few past gaps to judge it against: the return threshold alone decides
+        significant = abs(ret) >= params.significance_ret
+    elif start.gap:
+        significant = (z is not None and abs(z) >= params.gap_significance_z
+                       and abs(ret) >= params.significance_ret)
+    else:
+        significant = (z is not None and abs(z) >= params.significance_z
+                       and abs(ret) >= params.significance_ret)
     return Reaction(
         headline_id=req.headline_id,
         cluster_id=req.cluster_id,
@@ -156,4 +190,36 @@ def measure(
         direction=req.direction,
         tags=req.tags,
         title=req.title,
+        **gap_fields,  # type: ignore[arg-type]
     )
+
+
+def _gap_z(
+    series: TickSeries, req: ReactionRequest, start: Start, ret: float,
+    sigma_1m: float | None, horizon_ms: int, gap_base: GapBaseline | None, flags: list[str],
+) -> tuple[float | None, dict[str, object]]:
+    """A gap reaction's z and its gap fields (see the module text)."""
+    i0 = start.i0
+    p0, p_reopen = float(series.price[i0]), float(series.price[i0 + 1])
+    gap_ret = log_return(p0, p_reopen)
+    fields: dict[str, object] = {
+        "gap_ret": gap_ret,
+        "confound_id": f"gap:{req.symbol}:{int(series.ts[i0])}",
+    }
+    if gap_base is None:
+        flags.append("few_past_gaps")
+        return None, fields
+    fields["gap_kind"] = gap_base.kind
+    fields["gap_count"] = gap_base.n
+    if gap_base.sigma is None:
+        flags.append("few_past_gaps")
+        return None, fields
+    gap_z = gap_ret / gap_base.sigma
+    intraday_var = 0.0 if sigma_1m is None else sigma_1m * sigma_1m * horizon_ms / 60_000
+    z = ret / math.sqrt(gap_base.sigma * gap_base.sigma + intraday_var)
+    if not (math.isfinite(gap_z) and math.isfinite(z)):
+        flags.append("few_past_gaps")
+        return None, fields
+    fields["gap_sigma"] = gap_base.sigma
+    fields["gap_z"] = gap_z
+    return z, fields

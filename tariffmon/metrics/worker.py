@@ -10,6 +10,13 @@ Label values are bounded by configuration (symbols, horizons, windows, classifie
 sources, topic names, dead-letter reason codes): a headline's text or id never becomes a
 label.  Horizons and windows are labelled by their length in seconds as a string (``"300"``).
 
+``tariffmon_market_open{symbol}`` is the one metric that depends on the wall clock: whether
+each market is open *now* by its trading calendar (exchange holidays included), evaluated at
+each scrape from a clock the caller hands to :meth:`WorkerMetrics.watch_market_hours`.  The
+event time of the newest tick cannot tell: a feed that died on Friday would leave the
+market "open" all weekend, and a dead feed on a trading morning "closed".  StaleFeed pages
+only while it is 1.
+
 Counters that alert rules watch with ``increase()`` are created at zero for the configured
 symbols, horizons and windows (see :meth:`WorkerMetrics.from_settings`): a counter whose first
 sample is already 1 would show no increase, and its first event would page nobody.
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
@@ -43,6 +50,7 @@ from tariffmon.contract import (
 )
 
 if TYPE_CHECKING:
+    from tariffmon.core.calendar import TradingCalendar
     from tariffmon.settings import Settings
 
 PREFIX = "tariffmon"
@@ -178,6 +186,11 @@ class WorkerMetrics:
             "Log return over the trailing window ending at the newest tick (ratio).",
             ["symbol", "window"], registry=r,
         )
+        self.market_open = Gauge(
+            f"{p}_market_open",
+            "1 while the symbol's market is open now by its trading calendar (exchange "
+            "holidays and half days included), 0 while it is closed.", ["symbol"], registry=r,
+        )
         # --- headlines
         self.headlines = Counter(
             f"{p}_headlines", "Headlines classified, by source.", ["source"], registry=r,
@@ -309,15 +322,39 @@ class WorkerMetrics:
         self._preinitialise(tuple(symbols), tuple(horizons_s), tuple(windows_s))
 
     @classmethod
-    def from_settings(cls, registry: CollectorRegistry, settings: Settings) -> WorkerMetrics:
-        """Metrics with the alert-watched counters pre-created for the configured values."""
-        return cls(
+    def from_settings(
+        cls, registry: CollectorRegistry, settings: Settings,
+        clock: Callable[[], float] | None = None,
+    ) -> WorkerMetrics:
+        """Metrics with the alert-watched counters pre-created for the configured values.
+
+        With ``clock`` (Unix seconds, e.g. ``time.time``), ``tariffmon_market_open`` follows
+        each configured symbol's calendar as :mod:`tariffmon.assembly` builds it.
+        """
+        metrics = cls(
             registry,
             symbols=sorted(settings.symbol_names()),
             horizons_s=settings.engine.horizons_s,
             windows_s=settings.engine.sharp_windows_s,
             staleness_s={s.name: s.staleness_s for s in settings.symbols},
         )
+        if clock is not None:
+            from tariffmon.assembly import trading_calendar
+
+            metrics.watch_market_hours(
+                {s.name: trading_calendar(s) for s in settings.symbols}, clock
+            )
+        return metrics
+
+    def watch_market_hours(
+        self, calendars: Mapping[str, TradingCalendar], clock: Callable[[], float]
+    ) -> None:
+        """Export ``tariffmon_market_open{symbol}``, read at each scrape from ``clock``."""
+        for symbol, calendar in calendars.items():
+            def is_open(cal: TradingCalendar = calendar) -> float:
+                return 1.0 if cal.is_open(int(clock() * 1000)) else 0.0
+
+            self.market_open.labels(symbol=symbol).set_function(is_open)
 
     def _preinitialise(
         self, symbols: tuple[str, ...], horizons_s: tuple[int, ...], windows_s: tuple[int, ...]

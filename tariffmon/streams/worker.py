@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import faust
 from prometheus_client import CollectorRegistry
@@ -22,7 +23,7 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
     """Create the topics if needed, serve /metrics, and run until SIGINT/SIGTERM."""
     ensure_topics(settings)
     registry = CollectorRegistry()
-    metrics = WorkerMetrics.from_settings(registry, settings)
+    metrics = WorkerMetrics.from_settings(registry, settings, clock=time.time)
     server = None
     if settings.metrics.enabled:
         server = serve(registry, settings.metrics.host, settings.metrics.worker_port)

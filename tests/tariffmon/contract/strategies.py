@@ -8,6 +8,7 @@ import pytest
 from hypothesis import strategies as st
 
 from tariffmon.contract import (
+    GAP_KINDS,
     MAX_TS_MS,
     MIN_TS_MS,
     Alert,
@@ -68,6 +69,9 @@ reactions = st.builds(
     sigma_1m=st.none() | numbers, max_up=numbers, max_down=numbers,
     significant=st.booleans(), gap=st.booleans(), n_ticks=st.integers(0, 10_000),
     flags=tags, direction=directions, tags=tags, title=st.text(max_size=100),
+    gap_kind=st.none() | st.sampled_from(sorted(GAP_KINDS)), gap_ret=st.none() | numbers,
+    gap_sigma=st.none() | numbers, gap_count=st.none() | st.integers(0, 10_000),
+    gap_z=st.none() | numbers, confound_id=st.none() | text(40),
 )
 alerts = st.builds(
     Alert, symbol=symbols, window_s=st.sampled_from([60, 300, 900]), ts=ts_ms,
@@ -144,7 +148,8 @@ EXAMPLES: dict[type[Message], dict[str, Any]] = {
         t1=TS + 300_000, p0=146.5, p0_ts=TS - 1_000, p1=146.9, p1_ts=TS + 299_000, ret=0.0027,
         z=3.1, sigma_1m=0.0004, max_up=0.003, max_down=-0.001, significant=True, gap=False,
         n_ticks=42, flags=("sparse_baseline",), direction="escalation", tags=("autos",),
-        title="Tariffs",
+        title="Tariffs", gap_kind="weekend", gap_ret=0.002, gap_sigma=0.004, gap_count=120,
+        gap_z=0.5, confound_id="gap:USDJPY:1744405200000",
     ).to_dict(),
     Alert: Alert(
         symbol="USDJPY", window_s=60, ts=TS, start_ts=TS - 60_000, p_start=146.0,

@@ -317,7 +317,8 @@ def test_encoding_refuses_a_non_finite_number_even_where_the_type_says_int(bad: 
 
 @pytest.mark.parametrize(
     ("cls", "field"),
-    [(Reaction, f) for f in ("p0", "p1", "ret", "z", "sigma_1m", "max_up", "max_down")]
+    [(Reaction, f) for f in ("p0", "p1", "ret", "z", "sigma_1m", "max_up", "max_down",
+                             "gap_ret", "gap_sigma", "gap_z")]
     + [(Alert, f) for f in ("p_start", "p_end", "ret", "z", "threshold_bp", "threshold_z")]
     + [(Tick, "price"), (Tick, "volume"), (ClassifiedHeadline, "score"),
        (ReactionRequest, "score")],
@@ -326,6 +327,22 @@ def test_encoding_refuses_a_non_finite_number_even_where_the_type_says_int(bad: 
 def test_decoding_refuses_non_finite_numbers(cls: type[Message], field: str, bad: float) -> None:
     err = rejects(cls, {**EXAMPLES[cls], field: bad}, field, "finite")
     assert err.reason == "not_finite"
+
+
+def test_a_reaction_without_the_gap_fields_still_decodes_and_encodes_the_same() -> None:
+    old = {k: v for k, v in EXAMPLES[Reaction].items()
+           if k not in ("gap_kind", "gap_ret", "gap_sigma", "gap_count", "gap_z", "confound_id")}
+    r = Reaction.from_dict(old, LIMITS)
+    assert r.gap_kind is None and r.confound_id is None and r.gap_count is None
+    assert r.to_dict() == old
+
+
+@pytest.mark.parametrize(("field", "bad"), [("gap_kind", "lunch"), ("gap_count", -1),
+                                            ("gap_count", 1.5), ("confound_id", "")])
+def test_bad_gap_fields_are_refused_by_name(field: str, bad: object) -> None:
+    with pytest.raises(ContractError) as info:
+        Reaction.from_dict({**EXAMPLES[Reaction], field: bad}, LIMITS)
+    assert info.value.field == field
 
 
 @pytest.mark.parametrize("field", ["p0", "p1"])
