@@ -110,7 +110,8 @@ def make_settings(
     Keyword arguments are settings sections as dicts; ``kafka``, ``topics`` and ``worker``
     are merged into the generated ones (e.g. ``make_settings(topics={"symbol_partitions":
     1})``), the rest passed to ``load_settings`` as they are.  ``create_topics=False`` skips
-    creating the topics.
+    creating the topics.  The headline producer has no default feeds here (``producer.feeds``
+    is empty unless a test names some): tests never reach the internet.
     """
     test_slug = _slug(request.node.name)
 
@@ -124,7 +125,9 @@ def make_settings(
             "data_dir": str(tmp_path / f"worker-{suffix}"),
             **overrides.pop("worker", {}),
         }
-        settings = load_settings(kafka=kafka, topics=topics, worker=worker, **overrides)
+        producer = {"feeds": [], **overrides.pop("producer", {})}
+        settings = load_settings(kafka=kafka, topics=topics, worker=worker, producer=producer,
+                                 **overrides)
         if create_topics:
             ensure_topics(settings)
         return settings

@@ -111,21 +111,34 @@ class _Matcher:
         return found
 
 
-@dataclass(frozen=True, slots=True)
 class _Words:
     """A whole-word regex compiled twice, picked by the text it runs on.
 
     On ASCII-only text the spaced-script boundary of :func:`bounded` is plain ``\\w``,
     which the regex engine tests about three times faster; other text gets the full one.
+    The full one is compiled on first use: its CJK character classes cost the ``re``
+    compiler milliseconds per pattern (a second for the rules file), which every process
+    that only ever sees English headlines would pay at start-up for nothing.
     """
 
-    ascii: re.Pattern[str]
-    unicode: re.Pattern[str]
+    __slots__ = ("_source", "_unicode", "ascii")
+
+    def __init__(self, ascii_regex: str, unicode_regex: str) -> None:
+        self.ascii = re.compile(ascii_regex)
+        self._source = unicode_regex
+        self._unicode: re.Pattern[str] | None = None
 
     @classmethod
     def build(cls, make: Callable[[Callable[[str], str]], str]) -> _Words:
         """``make`` writes the regex given the boundary wrapper to use."""
-        return cls(re.compile(make(ascii_bounded)), re.compile(make(bounded)))
+        return cls(make(ascii_bounded), make(bounded))
+
+    @property
+    def unicode(self) -> re.Pattern[str]:
+        """The regex for text with non-ASCII characters."""
+        if self._unicode is None:
+            self._unicode = re.compile(self._source)
+        return self._unicode
 
     def of(self, text: str) -> re.Pattern[str]:
         return self.ascii if text.isascii() else self.unicode

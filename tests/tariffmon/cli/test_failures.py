@@ -235,7 +235,9 @@ def _raised_from(outer: BaseException, cause: BaseException) -> BaseException:
 
 def _producer_env(settings: Any) -> dict[str, str]:
     env = {"TARIFFMON_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-           "TARIFFMON_METRICS__ENABLED": "false"}
+           "TARIFFMON_METRICS__ENABLED": "false",
+           # only the sources each test names: the default feeds would go to the internet
+           "TARIFFMON_PRODUCER__FEEDS": "[]"}
     for stream, topic in settings.topics.all_topics().items():
         env[f"TARIFFMON_TOPICS__{stream.upper()}"] = topic
     return env
