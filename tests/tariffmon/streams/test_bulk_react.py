@@ -1,0 +1,126 @@
+"""The react path in bulk on the real broker: requests never wait behind a tick backlog, and
+offsets are committed only once the outputs of what they cover are on Kafka."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from tariffmon.contract import Headline, Reaction, Tick
+from tariffmon.streams.bulk import TICK_BATCH
+from tariffmon.streams.records import InRecord
+from tariffmon.streams.stages import HeadlineStage
+from tests.conftest import MakeSettings
+from tests.kafka_helpers import consume_all, produce_messages, produce_raw, wait_until
+from tests.reliability.helpers import GroupProbe, metric_value
+from tests.tariffmon.streams.market import PAUSE_TITLE, T0, expected_reactions
+from tests.worker_process import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+
+def _ticks(start: int, n: int, step_ms: int, seed: int) -> list[Tick]:
+    rnd = random.Random(seed)
+    price = 145.0
+    out = []
+    for i in range(n):
+        price *= math.exp(rnd.gauss(0, 3e-5))
+        out.append(Tick("USDJPY", start + i * step_ms, round(price, 4), "test"))
+    return out
+
+
+def _reactions_on_kafka(settings, timeout: float = 30) -> dict[str, list[Reaction]]:  # type: ignore[no-untyped-def]
+    out: dict[str, list[Reaction]] = {}
+    for rec in consume_all(settings, settings.topics.reactions, timeout=timeout):
+        r = Reaction.decode(rec.value)
+        out.setdefault(r.key, []).append(r)
+    return out
+
+
+def test_a_headline_during_a_tick_backlog_is_measured_on_time(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """A backlog far longer than the lateness bound (default 6 h), and a headline that comes
+    while the worker is in its first hours: its requests are applied within a round or two of
+    arriving, not after the backlog, so the late path is never needed."""
+    settings = make_settings(topics={"symbol_partitions": 1})
+    step_ms = 500  # 2 ticks a second: a round of ticks spans 2.8 h of event time
+    n = 6 * TICK_BATCH  # 16.7 h of event time, far past the lateness bound
+    start = T0 - 3_600_000
+    ticks = _ticks(start, n, step_ms, seed=3)
+    produce_messages(settings, settings.topics.ticks, ticks)
+    with WorkerProcess(settings, tmp_path / "worker.log") as worker:
+        wait_until(lambda: metric_value(worker.metrics_text(), "tariffmon_ticks_total"), 300,
+                   "the worker into its backlog", until=lambda x: x >= TICK_BATCH)
+        seen = metric_value(worker.metrics_text(), "tariffmon_ticks_total")
+        # the headline's t0 is half an hour ahead of the ticks the worker is at; waiting
+        # behind the backlog would put it ~14 h late, a round or two ~5 h at most
+        t0 = ticks[int(seen)].ts + 1_800_000
+        headline = Headline(id="h-during", ts=t0, source="test", title=PAUSE_TITLE)
+        produce_messages(settings, settings.topics.headlines, [headline])
+        want = expected_reactions(settings, ticks, [headline])
+        assert want
+        wait_until(lambda: len(_reactions_on_kafka(settings, 10)), 400,
+                   f"{len(want)} reactions", until=lambda k: k >= len(want))
+        metrics = worker.metrics_text()
+        processed_at_end = metric_value(metrics, "tariffmon_ticks_total")
+    got = _reactions_on_kafka(settings)
+    assert {k: v[0] for k, v in got.items()} == want
+    assert metric_value(metrics, "tariffmon_late_inputs_total") == 0
+    assert processed_at_end == n
+
+
+def test_offsets_are_committed_only_after_their_outputs_are_on_kafka(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """Kill -9 right after a commit is seen, at several commits: every reaction the committed
+    ticks (and the requests, all fetched first) complete is already on the reactions topic."""
+    settings = make_settings(topics={"symbol_partitions": 1}, worker={"commit_interval_s": 0.2})
+    start = T0 - 3 * 3_600_000
+    ticks = _ticks(start, 5 * TICK_BATCH, 1_000, seed=4)
+    heads = [Headline(id=f"h{i}", ts=start + 3_600_000 + i * 7 * 60_000, source="test",
+                      title=PAUSE_TITLE) for i in range(40)]
+    stage = HeadlineStage(settings)
+    requests = []
+    for i, h in enumerate(heads):
+        res = stage.process(InRecord(settings.topics.headlines, 0, i, h.ts, h.id.encode(),
+                                     h.encode()))
+        requests += [(o.key.encode(), o.value, o.timestamp_ms) for o in res.records
+                     if o.topic == settings.topics.requests and o.key == "USDJPY"]
+    assert len(requests) == len(heads)
+    produce_raw(settings, settings.topics.requests, requests)
+    produce_messages(settings, settings.topics.ticks, ticks)
+    group = GroupProbe(settings)
+    checked = 0
+    try:
+        for k, kill_after in enumerate((1, 3, 6)):
+            worker = WorkerProcess(settings, tmp_path / f"worker{k}.log").start()
+            try:
+                base = sum(group.committed(settings.topics.ticks).values())
+                advances, committed = 0, base
+                deadline = time.monotonic() + 300
+                while advances < kill_after and committed < len(ticks):
+                    assert time.monotonic() < deadline, worker.log_tail()
+                    now = sum(group.committed(settings.topics.ticks).values())
+                    if now > committed:
+                        advances, committed = advances + 1, now
+                    else:
+                        time.sleep(0.005)
+            finally:
+                worker.kill()
+            if committed == base:
+                continue
+            on_kafka = _reactions_on_kafka(settings)
+            want = expected_reactions(settings, ticks[:committed], heads)
+            missing = sorted(set(want) - set(on_kafka))
+            assert not missing, (committed, missing[:5])
+            for key, values in on_kafka.items():
+                assert all(v == values[0] for v in values), key
+            checked += 1
+    finally:
+        group.close()
+    assert checked >= 2
