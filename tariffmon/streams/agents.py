@@ -145,7 +145,11 @@ class Pipeline:
         for p in sorted({r.partition for r in requests} | {r.partition for r in ticks}):
             if not stage.has_partition(p):
                 await self._rebuild(p)
-        result = stage.process_bulk(requests, ticks)
+        loop = asyncio.get_running_loop()
+        # in a thread: a round is ~0.1 s of CPU (more on a loaded machine), and the event
+        # loop must keep heart-beating for both consumers meanwhile; nothing else touches
+        # the stage until it returns (the react service holds its lock)
+        result = await loop.run_in_executor(None, stage.process_bulk, requests, ticks)
         out = result.records
         lates = list(result.late)
         for _ in range(MAX_REBUILDS_PER_BATCH):
@@ -154,8 +158,9 @@ class Pipeline:
             for p in sorted(result.failed):
                 await self._rebuild(p, rebuilding=True)
             rt = self.settings.topics.requests
-            result = stage.process_bulk([r for r in result.deferred if r.topic == rt],
-                                        [r for r in result.deferred if r.topic != rt])
+            result = await loop.run_in_executor(
+                None, stage.process_bulk, [r for r in result.deferred if r.topic == rt],
+                [r for r in result.deferred if r.topic != rt])
             out.extend(result.records)
             lates.extend(result.late)
         else:

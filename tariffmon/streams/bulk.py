@@ -206,6 +206,10 @@ class BulkReact(Service):
             fetched.update(await consumer.getmany(*requests, timeout_ms=0))
         more = await consumer.getmany(timeout_ms=0 if fetched else POLL_MS,
                                       max_records=TICK_BATCH)
+        if requests and more:
+            # the fetch that brought these ticks may have brought requests too
+            for tp, recs in (await consumer.getmany(*requests, timeout_ms=0)).items():
+                fetched.setdefault(tp, []).extend(recs)
         for tp, recs in more.items():
             fetched.setdefault(tp, []).extend(recs)
         return fetched
