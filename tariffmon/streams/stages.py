@@ -284,19 +284,29 @@ class ReactionStage:
         tick_recs: list[InRecord], limits: BatchLimits, last_tick: dict[str, Tick],
         counts: dict[str, int],
     ) -> None:
+        # on a failure, what this partition produced so far in the fetch is taken back: it
+        # is produced again, once, when the deferred records are processed after the rebuild
+        mark, mark_late = len(out.records), len(out.late)
         for k, rec in enumerate(reqs):
             self._feed_request(out, rec, limits, True)
             if partition in out.failed:
+                del out.records[mark:-1]  # keeps the failed request's dead letter
+                del out.late[mark_late:]
                 out.deferred.extend(reqs[:k] + reqs[k + 1:] + tick_recs)
                 return
+        requests_end = len(out.records)
         decoded = self.decoder.ticks(tick_recs, limits)
         for i, exc in decoded.errors:
             out.records.append(self._dead.of(tick_recs[i], exc.reason, str(exc)))
+        errors_end = len(out.records)
         for run in decoded.runs:
             recs = [tick_recs[i] for i in run.index]
             self._feed_run(out, partition, run, recs)
             if partition in out.failed:
-                # dead-lettered already: the decode errors and the run that failed
+                # kept: the decode errors' and the failed run's dead letters (its last ones)
+                out.records[mark:] = (out.records[requests_end:errors_end]
+                                      + out.records[len(out.records) - len(recs):])
+                del out.late[mark_late:]
                 done = {i for i, _ in decoded.errors}.union(run.index)
                 out.deferred.extend(reqs)
                 out.deferred.extend(r for i, r in enumerate(tick_recs) if i not in done)
