@@ -113,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
             t_first_tick = None
             deadline = time.monotonic() + args.timeout
             peak_kib = 0
+            settled = None
             while len(collector.first_seen) < len(expected):
+                # every tick counted and no new reaction for 20 s: what is missing will
+                # not come (reported below as missing, not waited for until the timeout)
+                last_seen = max(collector.first_seen.values(), default=0.0)
+                if progress and progress[-1][1] >= data.ticks:
+                    settled = settled or time.monotonic()
+                    if time.monotonic() - max(settled, last_seen) > 20:
+                        break
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"timeout: {len(collector.first_seen)}/{len(expected)} reactions; "
@@ -139,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         # the first tick was counted at most one poll interval before it was seen
         busy = t_last - t_first_tick
         mismatched = sum(1 for k, r in expected.items()
-                         if collector.values.get(k) != r.encode())
+                         if k in collector.values and collector.values[k] != r.encode())
+        missing = sorted(k.decode() for k in expected if k not in collector.values)
         result["worker"] = {
             "ticks_counted": final_ticks,
             "reactions_expected": len(expected),
@@ -147,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             "reaction_records": collector.records,
             "late_inputs": late,
             "reactions_differing_from_backtest": mismatched,
+            "reactions_missing": len(missing),
+            "reactions_missing_first": missing[:12],
             "startup_s": round(t_ready - worker.started_at, 2),
             "first_tick_after_start_s": round(t_first_tick - worker.started_at, 2),
             "busy_s": round(busy, 2),
