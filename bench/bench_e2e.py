@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
         collector = TopicCollector(settings, settings.topics.reactions)
         collector.start()
-        requests = TopicCollector(settings, settings.topics.requests)
+        requests = _Arrivals(settings, settings.topics.requests)
         requests.start()
         profile = tmp / "worker.raw" if args.profile else None
         worker = WorkerProc(settings, tmp / "worker.log", profile_out=profile)
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             "ticks_per_s": round(data.ticks / busy),
             "ticks_per_s_incl_startup": round(data.ticks / (t_last - worker.started_at)),
             "peak_rss_mib": round(peak_kib / 1024, 1),
-            "requests": _request_arrivals(requests.first_seen, progress, worker.started_at,
+            "requests": _request_arrivals(requests.arrivals, progress, worker.started_at,
                                           data.ticks),
             "progress_sampled": progress[:: max(1, len(progress) // 40)],
         }
@@ -182,17 +182,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _request_arrivals(first_seen: dict[bytes, float], progress: list[tuple[float, float]],
+class _Arrivals(TopicCollector):
+    """Every record's arrival time on a topic (the reaction requests share a few keys)."""
+
+    def __init__(self, settings: Any, topic: str) -> None:
+        super().__init__(settings, topic)
+        self.arrivals: list[float] = []
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                batch = self._consumer.poll(timeout_ms=50)
+                now = time.monotonic()
+                self.arrivals.extend(now for recs in batch.values() for _ in recs)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            self.error = exc
+        finally:
+            self._consumer.close()
+
+
+def _request_arrivals(arrivals: list[float], progress: list[tuple[float, float]],
                       started: float, ticks: int) -> dict[str, Any]:
     """When the reaction requests reached the requests topic, against the ticks processed."""
-    if not first_seen:
+    if not arrivals:
         return {"count": 0}
-    times = sorted(t - started for t in first_seen.values())
+    times = sorted(t - started for t in arrivals)
 
     def ticks_at(t: float) -> float:
         before = [n for at, n in progress if at <= t]
         return before[-1] if before else 0.0
 
+    # (None: the sampling ended with the last reaction, before every tick was counted)
     done = next((at for at, n in progress if n >= ticks), None)
     return {
         "count": len(times),
