@@ -143,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             worker.stop()
             collector.stop()
             requests.stop()
-        assert t_first_tick is not None
+        if t_first_tick is None:
+            # every reaction came before the first /metrics poll (tiny runs): from ready
+            t_first_tick = t_ready
         # the first tick was counted at most one poll interval before it was seen
-        busy = t_last - t_first_tick
+        busy = max(t_last - t_first_tick, 1e-3)
         mismatched = sum(1 for k, r in expected.items()
                          if k in collector.values and collector.values[k] != r.encode())
         missing = sorted(k.decode() for k in expected if k not in collector.values)
