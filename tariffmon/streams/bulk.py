@@ -138,6 +138,10 @@ class BulkReact(Service):
                             exc)
         await self._consumer.stop()
 
+    def assignment(self) -> set[TopicPartition]:
+        """The ticks and requests partitions this worker holds now (for sensors and metrics)."""
+        return set() if self._consumer is None else set(self._consumer.assignment())
+
     # ------------------------------------------------------------------ rebalances
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
