@@ -122,7 +122,12 @@ class BulkReact(Service):
     async def on_start(self) -> None:
         """Join the group for the ticks and requests topics."""
         self._consumer = self._new_consumer()
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            # stopped while joining (a SIGTERM at start-up): close it, do not leak it
+            await self._consumer.stop()
+            raise
         self._consumer.subscribe([self.ticks_topic, self.requests_topic],
                                  listener=_Listener(self))
 
