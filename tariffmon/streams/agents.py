@@ -1,10 +1,12 @@
-"""The Faust agents: move records between Kafka and the stages, nothing more.
+"""The Faust app's two paths: move records between Kafka and the stages, nothing more.
 
-``classify``: headlines topic -> classified topic, reaction-requests topic (key = symbol).
-``react``: ticks + reaction-requests (co-partitioned by symbol) -> reactions, alerts.
-Both dead-letter what they cannot use and go on.  Outputs are sent before the input is
-acknowledged, and Faust flushes the producer before it commits offsets: at-least-once, with
-stable keys so a repeat is the same record again, never a different answer.
+``classify`` (a Faust agent): headlines topic -> classified topic, reaction-requests topic
+(key = symbol).  The react path (:class:`tariffmon.streams.bulk.BulkReact`, a service of the
+same app, in the same consumer group): ticks + reaction-requests (co-partitioned by symbol)
+-> reactions, alerts, a fetch at a time.  Both dead-letter what they cannot use and go on.
+Outputs are sent before the input is acknowledged, and the producer is flushed before offsets
+are committed: at-least-once, with stable keys so a repeat is the same record again, never a
+different answer.
 
 What exits the process: a partition whose state cannot be rebuilt from Kafka, and an agent
 that crashed anyway (Faust would otherwise keep the process up with nothing consuming).  A
@@ -26,6 +28,7 @@ from kafka.errors import KafkaError
 from tariffmon.assembly import core_setup
 from tariffmon.metrics.worker import WorkerMetrics
 from tariffmon.settings import Settings
+from tariffmon.streams.bulk import BulkReact
 from tariffmon.streams.errors import StreamsError
 from tariffmon.streams.late import LatePath, kafka_tick_source
 from tariffmon.streams.records import InRecord, OutRecord
@@ -34,10 +37,6 @@ from tariffmon.streams.stages import HeadlineStage, LateRequest, ReactionStage
 
 log = logging.getLogger(__name__)
 
-#: Largest batch handed to the core at once, and how long to wait to fill it: large enough
-#: to amortise the per-batch numpy calls, short enough to keep latency in milliseconds.
-BATCH_MAX = 2_000
-BATCH_WITHIN_S = 0.005
 RECOVERY_ATTEMPTS = 8
 #: a batch whose engine keeps failing is split and rebuilt at most this often
 MAX_REBUILDS_PER_BATCH = 16
@@ -76,7 +75,7 @@ def _exit_when_crashed(agent: Any) -> None:
 
 
 class Pipeline:
-    """Registers the agents on ``app`` and owns the stages they drive."""
+    """Registers the classify agent and the react service on ``app``; owns their stages."""
 
     def __init__(
         self,
@@ -101,7 +100,6 @@ class Pipeline:
             for name in (t.classified, t.requests, t.reactions, t.alerts, t.deadletter)
         }
         self.headlines_topic = app.topic(t.headlines, key_type=bytes, value_type=bytes)
-        self.symbol_topics = app.topic(t.ticks, t.requests, key_type=bytes, value_type=bytes)
         #: re-learn story clusters from the classified topic before the first headline
         self._clusters_restored = not restore_clusters
         # agents yield their output records and a sink publishes them: Faust runs the sink
@@ -109,11 +107,17 @@ class Pipeline:
         # outputs are queued, and it flushes the producer before committing offsets
         self.classify_agent = app.agent(self.headlines_topic, name="classify",
                                         sink=[self._send])(self._classify)
-        self.react_agent = app.agent(self.symbol_topics, name="react",
-                                     sink=[self._send])(self._react)
-        for agent in (self.classify_agent, self.react_agent):
-            _exit_when_crashed(agent)
-        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        _exit_when_crashed(self.classify_agent)
+        pipeline = self
+
+        class _React(BulkReact):
+            """The react service bound to this pipeline (Faust instantiates it)."""
+
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(pipeline, **kwargs)
+
+        # started after Faust's producer and stopped before it, so its last outputs flush
+        app.service(_React)
 
     async def _send(self, records: Sequence[OutRecord]) -> None:
         for o in records:
@@ -134,17 +138,18 @@ class Pipeline:
                 self._clusters_restored = True
             yield self.headline_stage.process(_record(event)).records
 
-    async def _react(self, stream: Any) -> AsyncIterator[list[OutRecord]]:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            yield await self.process_batch([_record(e) for e in events])
-
-    async def process_batch(self, records: list[InRecord]) -> list[OutRecord]:
-        """One batch of ticks and requests: rebuild what is missing, process, measure late."""
+    async def process_fetch(self, requests: list[InRecord], ticks: list[InRecord]
+                            ) -> list[OutRecord]:
+        """One fetch of requests and ticks: rebuild what is missing, process, measure late."""
         stage = self.reaction_stage
-        for p in sorted({r.partition for r in records}):
+        for p in sorted({r.partition for r in requests} | {r.partition for r in ticks}):
             if not stage.has_partition(p):
                 await self._rebuild(p)
-        result = stage.process_batch(records)
+        loop = asyncio.get_running_loop()
+        # in a thread: a round is ~0.1 s of CPU (more on a loaded machine), and the event
+        # loop must keep heart-beating for both consumers meanwhile; nothing else touches
+        # the stage until it returns (the react service holds its lock)
+        result = await loop.run_in_executor(None, stage.process_bulk, requests, ticks)
         out = result.records
         lates = list(result.late)
         for _ in range(MAX_REBUILDS_PER_BATCH):
@@ -152,11 +157,14 @@ class Pipeline:
                 break
             for p in sorted(result.failed):
                 await self._rebuild(p, rebuilding=True)
-            result = stage.process_batch(result.deferred)
+            rt = self.settings.topics.requests
+            result = await loop.run_in_executor(
+                None, stage.process_bulk, [r for r in result.deferred if r.topic == rt],
+                [r for r in result.deferred if r.topic != rt])
             out.extend(result.records)
             lates.extend(result.late)
         else:
-            self._give_up(records[0], "the engine kept failing")
+            self._give_up((requests or ticks)[0], "the engine kept failing")
         if lates:
             out.extend(await self._measure_late(lates))
         return out
@@ -212,10 +220,4 @@ class Pipeline:
             # worker rebuilds them from Kafka (streams/recovery.py) and completes them
             log.warning("%d reactions pending at shutdown (no tick past their horizon yet); "
                         "a restarted worker completes them from the ticks to come", pending)
-
-    async def _on_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
-        mine = {self.settings.topics.ticks, self.settings.topics.requests}
-        for tp in revoked:
-            if tp.topic in mine:
-                self.reaction_stage.drop_partition(tp.partition)
 

@@ -9,12 +9,27 @@ would refuse, no other path uses.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
+import orjson
+
 from tariffmon.assembly import input_limits, tick_limits
-from tariffmon.contract import MAX_TS_MS, Headline, Limits, Message, ReactionRequest, Tick
+from tariffmon.contract import (
+    MAX_MESSAGE_BYTES,
+    MAX_SOURCE_CHARS,
+    MAX_TS_MS,
+    MIN_TS_MS,
+    SCHEMA_VERSION,
+    Headline,
+    Limits,
+    Message,
+    ReactionRequest,
+    Tick,
+)
+from tariffmon.core.series import F64, I64
 from tariffmon.errors import ContractError
 from tariffmon.settings import Settings
 
@@ -99,6 +114,17 @@ class InputDecoder:
         return tick
 
     @staticmethod
+    def ticks(records: Sequence[InRecord], limits: BatchLimits) -> DecodedTicks:
+        """Decode a batch of tick records at once, grouped by symbol in arrival order.
+
+        Accepts exactly what :meth:`tick` accepts, with the same values, and refuses the
+        rest with the same error: a record of the usual shape is checked inline and its
+        price and band for the whole run at once; any other record, and every record a
+        check refuses, goes through :meth:`tick` itself, so the reasons are its own.
+        """
+        return _decode_ticks(records, limits)
+
+    @staticmethod
     def request(rec: InRecord, limits: BatchLimits) -> ReactionRequest:
         """A reaction request; keyed by its symbol, like the ticks it must meet."""
         req = _decoded(ReactionRequest, rec, limits.inputs)
@@ -123,3 +149,158 @@ def _check_key(rec: InRecord, symbol: str) -> None:
         raise ContractError(
             "key", rec.key, f"must be the symbol {symbol!r}", reason="bad_key"
         )
+
+
+@dataclass(slots=True)
+class TickRun:
+    """One symbol's accepted ticks of a batch, in arrival order, as columns."""
+
+    symbol: str
+    #: position of each tick's record in the batch given to :meth:`InputDecoder.ticks`
+    index: list[int] = field(default_factory=list)
+    ts: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    price: F64 = field(default_factory=lambda: np.empty(0, dtype=np.float64))
+    #: bar length in ms (0 for point observations), as the core takes it
+    interval_ms: I64 = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    #: the decoded JSON object (fast path) or the :class:`Tick` (per-record path) of each
+    items: list[dict[str, Any] | Tick] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def tick(self, j: int) -> Tick:
+        """The ``j``-th tick as a contract object (built on demand: most are never needed)."""
+        item = self.items[j]
+        if isinstance(item, Tick):
+            return item
+        return Tick(symbol=self.symbol, ts=int(self.ts[j]), price=float(self.price[j]),
+                    source=item["source"], kind=item.get("kind", "quote"),
+                    interval_s=item.get("interval_s"))
+
+    def ticks(self) -> list[Tick]:
+        """Every tick of the run as contract objects."""
+        return [self.tick(j) for j in range(len(self))]
+
+
+@dataclass(slots=True)
+class DecodedTicks:
+    """A decoded batch of tick records: the runs per symbol and the records refused."""
+
+    runs: list[TickRun]
+    #: ``(position in the batch, why)`` of each refused record, in batch order
+    errors: list[tuple[int, ContractError]]
+
+
+_FAST_TICK_KEYS = frozenset(("v", "symbol", "ts", "price", "source", "kind", "interval_s"))
+_POINT_KINDS = frozenset(("quote", "trade"))
+
+
+class _RunBuilder:
+    __slots__ = ("index", "interval", "items", "price", "ts")
+
+    def __init__(self) -> None:
+        self.index: list[int] = []
+        self.ts: list[int] = []
+        self.price: list[float] = []
+        self.interval: list[int] = []
+        self.items: list[dict[str, Any] | Tick] = []
+
+
+def _fast_tick(rec: InRecord, limits: Limits, ceiling: int, keys: dict[str, bytes]
+               ) -> tuple[str, int, float, int, dict[str, Any]] | None:
+    """The fields of a tick of the usual shape whose inline checks pass, else None.
+
+    Conservative: None only sends the record to the per-record path, which decides.
+    """
+    value = rec.value
+    if type(value) is not bytes or len(value) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict or not obj.keys() <= _FAST_TICK_KEYS:
+        return None
+    v = obj.get("v")
+    if type(v) is not int or v != SCHEMA_VERSION:
+        return None
+    kind = obj.get("kind", "quote")
+    if kind == "bar_close":
+        iv = obj.get("interval_s")
+        if type(iv) is not int or iv <= 0:
+            return None
+        interval_ms = iv * 1_000
+    elif kind in _POINT_KINDS and "interval_s" not in obj:
+        interval_ms = 0
+    else:
+        return None
+    symbol = obj.get("symbol")
+    ts = obj.get("ts")
+    price = obj.get("price")
+    source = obj.get("source")
+    if (type(symbol) is not str or symbol not in limits.symbols or type(ts) is not int
+            or not MIN_TS_MS <= ts <= ceiling or type(price) is not float
+            or type(source) is not str or len(source) > MAX_SOURCE_CHARS
+            or not source.strip() or rec.key != keys.get(symbol)):
+        return None
+    return symbol, ts, price, interval_ms, obj
+
+
+def _decode_ticks(records: Sequence[InRecord], limits: BatchLimits) -> DecodedTicks:
+    lim = limits.ticks
+    ceiling = lim.ceiling()
+    keys = {s: s.encode() for s in lim.symbols}
+    builders: dict[str, _RunBuilder] = {}
+    errors: list[tuple[int, ContractError]] = []
+    item: dict[str, Any] | Tick
+    for i, rec in enumerate(records):
+        fast = _fast_tick(rec, lim, ceiling, keys)
+        if fast is not None:
+            symbol, ts, price, interval_ms, item = fast
+        else:
+            try:
+                tick = InputDecoder.tick(rec, limits)
+            except ContractError as exc:
+                errors.append((i, exc))
+                continue
+            symbol, ts, price = tick.symbol, tick.ts, tick.price
+            interval_ms, item = (tick.interval_s or 0) * 1_000, tick
+        b = builders.get(symbol)
+        if b is None:
+            b = builders[symbol] = _RunBuilder()
+        b.index.append(i)
+        b.ts.append(ts)
+        b.price.append(price)
+        b.interval.append(interval_ms)
+        b.items.append(item)
+    runs = []
+    for symbol, b in builders.items():
+        run = TickRun(symbol, b.index, np.array(b.ts, dtype=np.int64),
+                      np.array(b.price, dtype=np.float64),
+                      np.array(b.interval, dtype=np.int64), b.items)
+        runs.append(_checked_prices(run, records, limits, errors))
+    errors.sort(key=lambda e: e[0])
+    return DecodedTicks([r for r in runs if len(r)], errors)
+
+
+def _checked_prices(run: TickRun, records: Sequence[InRecord], limits: BatchLimits,
+                    errors: list[tuple[int, ContractError]]) -> TickRun:
+    """Refuse the run's prices that are not positive or out of the symbol's band, at once."""
+    price = run.price
+    ok = np.isfinite(price) & (price > 0.0)
+    band = limits.ticks.price_bands.get(run.symbol)
+    if band is not None:
+        ok &= (price >= band[0]) & (price <= band[1])
+    if ok.all():
+        return run
+    for j in np.nonzero(~ok)[0]:
+        i = run.index[j]
+        try:
+            InputDecoder.tick(records[i], limits)
+        except ContractError as exc:
+            errors.append((i, exc))
+            continue
+        ok[j] = True  # the per-record path decides; it accepted this one
+    keep = np.nonzero(ok)[0]
+    return TickRun(run.symbol, [run.index[j] for j in keep], run.ts[keep], run.price[keep],
+                   run.interval_ms[keep], [run.items[j] for j in keep])

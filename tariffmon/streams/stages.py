@@ -32,7 +32,14 @@ from tariffmon.errors import ContractError
 from tariffmon.metrics.worker import WorkerMetrics
 from tariffmon.settings import Settings
 from tariffmon.streams.deadletter import DeadLetterLog, dead_letter
-from tariffmon.streams.records import BatchLimits, Clock, InputDecoder, InRecord, OutRecord
+from tariffmon.streams.records import (
+    BatchLimits,
+    Clock,
+    InputDecoder,
+    InRecord,
+    OutRecord,
+    TickRun,
+)
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +278,97 @@ class ReactionStage:
         held = sum(eng.pending_count() for eng in self._engines.values())
         return held + sum(m.pending_count for waiting in self._late_pending.values()
                           for _, m in waiting)
+
+    def process_bulk(self, requests: Sequence[InRecord], ticks: Sequence[InRecord]
+                     ) -> StageResult:
+        """One fetch of the live path: its requests first, then its ticks in bulk.
+
+        Per partition, the requests are applied in their order, then the ticks are decoded
+        at once (:meth:`InputDecoder.ticks`) and each symbol's run goes to the core in one
+        call as arrays.  Applying a fetch's requests before its ticks only makes them
+        earlier in event time, which the engine's answers do not depend on within the
+        lateness bound (:mod:`tariffmon.core.engine`); symbols have separate states, so
+        grouping by symbol changes no answer either.
+
+        A partition whose engine fails is marked failed; the records that made it fail are
+        dead-lettered and every other record of that partition in this fetch is deferred:
+        its processed offsets are not advanced, so after the rebuild up to them the whole
+        rest of the fetch is processed again, giving the same outputs again (stable keys).
+        """
+        self._dead.log.tick()
+        out = StageResult()
+        now_s = self._clock()
+        limits = self.decoder.limits()
+        by_partition: dict[int, tuple[list[InRecord], list[InRecord]]] = {}
+        for rec in requests:
+            by_partition.setdefault(rec.partition, ([], []))[0].append(rec)
+        for rec in ticks:
+            by_partition.setdefault(rec.partition, ([], []))[1].append(rec)
+        last_tick: dict[str, Tick] = {}
+        counts: dict[str, int] = {}
+        for partition in sorted(by_partition):
+            reqs, tick_recs = by_partition[partition]
+            self._bulk_partition(out, partition, reqs, tick_recs, limits, last_tick, counts)
+        if self._metrics is not None:
+            self._observe_ticks(last_tick, counts, now_s)
+            self._metrics.reactions_pending.set(self.pending_reactions())
+        return out
+
+    def _bulk_partition(
+        self, out: StageResult, partition: int, reqs: list[InRecord],
+        tick_recs: list[InRecord], limits: BatchLimits, last_tick: dict[str, Tick],
+        counts: dict[str, int],
+    ) -> None:
+        # on a failure, what this partition produced so far in the fetch is taken back: it
+        # is produced again, once, when the deferred records are processed after the rebuild
+        mark, mark_late = len(out.records), len(out.late)
+        for k, rec in enumerate(reqs):
+            self._feed_request(out, rec, limits, True)
+            if partition in out.failed:
+                del out.records[mark:-1]  # keeps the failed request's dead letter
+                del out.late[mark_late:]
+                out.deferred.extend(reqs[:k] + reqs[k + 1:] + tick_recs)
+                return
+        requests_end = len(out.records)
+        decoded = self.decoder.ticks(tick_recs, limits)
+        for i, exc in decoded.errors:
+            out.records.append(self._dead.of(tick_recs[i], exc.reason, str(exc)))
+        errors_end = len(out.records)
+        for run in decoded.runs:
+            recs = [tick_recs[i] for i in run.index]
+            self._feed_run(out, partition, run, recs)
+            if partition in out.failed:
+                # kept: the decode errors' and the failed run's dead letters (its last ones)
+                out.records[mark:] = (out.records[requests_end:errors_end]
+                                      + out.records[len(out.records) - len(recs):])
+                del out.late[mark_late:]
+                done = {i for i, _ in decoded.errors}.union(run.index)
+                out.deferred.extend(reqs)
+                out.deferred.extend(r for i, r in enumerate(tick_recs) if i not in done)
+                return
+            last_tick[run.symbol] = run.tick(len(run) - 1)
+            counts[run.symbol] = counts.get(run.symbol, 0) + len(run)
+        self._advance(reqs)
+        self._advance(tick_recs)
+
+    def _advance(self, recs: Sequence[InRecord]) -> None:
+        for rec in recs:
+            key = (rec.topic, rec.partition)
+            if rec.offset + 1 > self.processed.get(key, 0):
+                self.processed[key] = rec.offset + 1
+
+    def _feed_run(self, out: StageResult, partition: int, run: TickRun,
+                  recs: list[InRecord]) -> None:
+        try:
+            res = self.engine(partition).on_ticks(run.symbol, run.ts, run.price,
+                                                  run.interval_ms)
+            waiting = self._late_pending.get(partition)
+            if waiting and any(r.request.symbol == run.symbol for _, r in waiting):
+                self._feed_late_pending(out, partition, run.ticks(), recs)
+        except Exception as exc:  # noqa: BLE001 - the engine may hold half an update
+            self._engine_failed(out, partition, recs, exc, True)
+            return
+        self._emit(out, res, True, recs)
 
     def _decode_tick(
         self, out: StageResult, rec: InRecord, limits: BatchLimits, publish: bool

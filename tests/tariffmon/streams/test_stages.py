@@ -344,3 +344,45 @@ def test_reactions_the_ticks_do_not_reach_yet_are_pending_not_dead_lettered(seed
     horizons = len(SETTINGS.engine.horizons_s) * len(reqs)
     assert react.pending_reactions() == horizons - len(expected)
     assert registry.get_sample_value("tariffmon_reactions_pending") == horizons - len(expected)
+
+
+@pytest.mark.parametrize("failing", ["USDJPY", "N225"])
+def test_bulk_failure_defers_the_rest_of_the_partition_and_repeats_nothing(
+        monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    """One symbol's run fails in a fetch: its records are dead-lettered, every other record
+    of the partition is deferred with its outputs taken back, and processing the deferred
+    records after the rebuild gives exactly what a fetch without the failing run gives."""
+    usd = ticks("USDJPY", T0 - 3_600_000, 2 * 3_600, seed=8, jump_at=T0)
+    nik = ticks("N225", T0 - 3_600_000, 2 * 3_600, seed=9)
+    merged = sorted(usd + nik, key=lambda t: (t.ts, t.symbol))
+    records = [_rec(TOPICS.ticks, t.encode(), i, 1, t.ts) for i, t in enumerate(merged)]
+    heads = HeadlineStage(SETTINGS, clock=lambda: NOW).process(
+        _rec(TOPICS.headlines, pause_headline().encode(), 0, 0, T0, key=b"h-pause")).records
+    requests = [_rec(TOPICS.requests, o.value, k, 1, o.timestamp_ms)
+                for k, o in enumerate(o for o in heads if o.topic == TOPICS.requests)]
+    healthy = ReactionEngine.on_ticks
+
+    def broken(self: ReactionEngine, symbol: str, *args: object) -> object:
+        if symbol == failing:
+            raise ZeroDivisionError("a bug in the engine")
+        return healthy(self, symbol, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ReactionEngine, "on_ticks", broken)
+    stage = ReactionStage(SETTINGS, clock=lambda: NOW)
+    first = stage.process_bulk(requests, records)
+    assert first.failed == {1}
+    dead = [DeadLetter.decode(r.value) for r in first.records]
+    assert all(d.reason == "internal_error" for d in dead)
+    failed_offsets = {d.offset for d in dead}
+    assert failed_offsets == {r.offset for r, t in zip(records, merged, strict=True)
+                              if t.symbol == failing}
+    assert stage.processed == {}  # nothing advanced: the rebuild reads up to before this
+    monkeypatch.setattr(ReactionEngine, "on_ticks", healthy)
+    stage.recover(1, [])
+    again = stage.process_bulk([r for r in first.deferred if r.topic == TOPICS.requests],
+                               [r for r in first.deferred if r.topic == TOPICS.ticks])
+    assert not again.failed
+    kept = [r for r in records if r.offset not in failed_offsets]
+    want = ReactionStage(SETTINGS, clock=lambda: NOW).process_bulk(requests, kept)
+    assert sorted(r.key for r in again.records) == sorted(r.key for r in want.records)
+    assert {r.key: r.value for r in again.records} == {r.key: r.value for r in want.records}
