@@ -25,10 +25,13 @@ def test_classify_agent_yields_classified_headline_requests_and_dead_letters() -
             return agent.results[good.message.offset], agent.results[bad.message.offset]
 
     good, bad = asyncio.run(scenario())
-    assert [r.topic for r in good] == [topics.classified, topics.requests, topics.requests]
+    # one request per configured symbol
+    assert [r.topic for r in good] == [topics.classified] + [topics.requests] * len(
+        settings.symbols)
     ch = ClassifiedHeadline.decode(good[0].value)
     assert ch.is_tariff and ch.id == "h-pause"
-    assert {ReactionRequest.decode(r.value).symbol for r in good[1:]} == {"USDJPY", "N225"}
+    assert {ReactionRequest.decode(r.value).symbol for r in good[1:]} == set(
+        settings.symbol_names())
     assert all(r.key == ReactionRequest.decode(r.value).symbol for r in good[1:])
     [dead] = bad
     assert dead.topic == topics.deadletter

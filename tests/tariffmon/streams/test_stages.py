@@ -50,7 +50,7 @@ def test_headline_stage_classifies_and_fans_out_a_tariff_story() -> None:
     ch = ClassifiedHeadline.decode(by_topic[TOPICS.classified][0])
     assert ch.is_tariff and ch.direction == "de-escalation" and not ch.duplicate
     reqs = [ReactionRequest.decode(v) for v in by_topic[TOPICS.requests]]
-    assert sorted(r.symbol for r in reqs) == ["N225", "USDJPY"]
+    assert sorted(r.symbol for r in reqs) == sorted(SETTINGS.symbol_names())
     assert all(r.t0 == T0 and r.headline_id == "h-pause" for r in reqs)
     # the same story from another outlet: classified, a duplicate, not measured again
     again = stage.process(_rec(TOPICS.headlines, pause_headline("h-2", T0 + 60_000, "other")
