@@ -255,6 +255,11 @@ class ConsumerSensor(faust.Sensor):
         counts = self._processed.counts
         counts[tp.topic] = counts.get(tp.topic, 0) + 1
 
+    def on_messages_processed(self, topic: str, count: int) -> None:
+        """The bulk react path finished ``count`` messages of ``topic`` (one fetch)."""
+        counts = self._processed.counts
+        counts[topic] = counts.get(topic, 0) + count
+
     def on_commit_initiated(self, consumer: Any) -> Any:
         """A commit starts: its start time is the state handed to the completion."""
         return time.perf_counter()

@@ -388,12 +388,16 @@ class WorkerMetrics:
         """A tick was processed at ``processed_at_s`` (Unix seconds, the caller's clock)."""
         self.observe_ticks(tick.symbol, 1, tick, processed_at_s)
 
-    def observe_ticks(self, symbol: str, count: int, last: Tick, processed_at_s: float) -> None:
-        """A batch of ``count`` ticks of ``symbol`` was processed, ``last`` the batch's last.
+    def observe_ticks(self, symbol: str, count: int, last: Tick, processed_at_s: float,
+                      oldest: Tick | None = None) -> None:
+        """A batch of ``count`` ticks of ``symbol`` was processed, ``last`` the batch's last
+        and ``oldest`` its first (``None``: the same as ``last``).
 
         Per-tick metric updates would cost more than the processing at replay speed, so the
-        workers report once per batch: the counter grows by ``count`` and the event-lag
-        histogram gets one observation per batch, of ``last``.
+        workers report once per batch: the counter grows by ``count``, the event-lag
+        histogram gets one observation per batch, of its oldest tick (the worst lag: a bulk
+        fetch of a backlog may hold an hour of ticks and end with one from a second ago),
+        and the latest-lag gauge follows its newest.
         """
         self.ticks.labels(symbol=symbol).inc(count)
         # Ticks of one symbol can arrive out of order within the lateness bound: the gauges
@@ -402,7 +406,9 @@ class WorkerMetrics:
             self._last_tick_ms[symbol] = last.ts
             self.last_tick_timestamp.labels(symbol=symbol).set(last.ts / 1000.0)
             self.last_price.labels(symbol=symbol).set(last.price)
-        self._observe_lag("tick", processed_at_s - last.ts / 1000.0)
+        first = last if oldest is None else oldest
+        self.event_lag.labels(kind="tick").observe(processed_at_s - first.ts / 1000.0)
+        self.latest_event_lag.labels(kind="tick").set(processed_at_s - last.ts / 1000.0)
 
     def observe_rolling_return(self, symbol: str, window_s: int, ret: float) -> None:
         """The log return of ``symbol`` over the trailing ``window_s`` seconds."""

@@ -236,6 +236,19 @@ class BulkReact(Service):
             if recs:
                 self._to_commit[tp] = max(self._to_commit.get(tp, 0), recs[-1].offset + 1)
         self._rounds += 1
+        self._report_processed(fetched)
+
+    def _report_processed(self, fetched: dict[TopicPartition, list[Any]]) -> None:
+        # Faust's per-message sensor hooks never see this path's records: the sensors that
+        # count processed messages take a fetch's count per topic instead
+        counts: dict[str, int] = {}
+        for tp, recs in fetched.items():
+            counts[tp.topic] = counts.get(tp.topic, 0) + len(recs)
+        for sensor in self.app.sensors:
+            report = getattr(sensor, "on_messages_processed", None)
+            if report is not None:
+                for topic, n in counts.items():
+                    report(topic, n)
 
     async def _send(self, records: Sequence[OutRecord]) -> None:
         producer = self.app.producer

@@ -305,19 +305,21 @@ class ReactionStage:
         for rec in ticks:
             by_partition.setdefault(rec.partition, ([], []))[1].append(rec)
         last_tick: dict[str, Tick] = {}
+        first_tick: dict[str, Tick] = {}
         counts: dict[str, int] = {}
         for partition in sorted(by_partition):
             reqs, tick_recs = by_partition[partition]
-            self._bulk_partition(out, partition, reqs, tick_recs, limits, last_tick, counts)
+            self._bulk_partition(out, partition, reqs, tick_recs, limits, last_tick, counts,
+                                 first_tick)
         if self._metrics is not None:
-            self._observe_ticks(last_tick, counts, now_s)
+            self._observe_ticks(last_tick, counts, now_s, first_tick)
             self._metrics.reactions_pending.set(self.pending_reactions())
         return out
 
     def _bulk_partition(
         self, out: StageResult, partition: int, reqs: list[InRecord],
         tick_recs: list[InRecord], limits: BatchLimits, last_tick: dict[str, Tick],
-        counts: dict[str, int],
+        counts: dict[str, int], first_tick: dict[str, Tick],
     ) -> None:
         # on a failure, what this partition produced so far in the fetch is taken back: it
         # is produced again, once, when the deferred records are processed after the rebuild
@@ -346,6 +348,7 @@ class ReactionStage:
                 out.deferred.extend(reqs)
                 out.deferred.extend(r for i, r in enumerate(tick_recs) if i not in done)
                 return
+            first_tick.setdefault(run.symbol, run.tick(0))
             last_tick[run.symbol] = run.tick(len(run) - 1)
             counts[run.symbol] = counts.get(run.symbol, 0) + len(run)
         self._advance(reqs)
@@ -428,10 +431,11 @@ class ReactionStage:
                            for rec in recs[1:])
 
     def _observe_ticks(self, last_tick: dict[str, Tick], counts: dict[str, int],
-                       now_s: float) -> None:
+                       now_s: float, first_tick: dict[str, Tick] | None = None) -> None:
         assert self._metrics is not None
         for sym, tick in last_tick.items():
-            self._metrics.observe_ticks(sym, counts[sym], tick, now_s)
+            oldest = None if first_tick is None else first_tick.get(sym)
+            self._metrics.observe_ticks(sym, counts[sym], tick, now_s, oldest)
             eng = self.engine_for_symbol(sym)
             if eng is not None:
                 for w, r in eng.rolling_returns(sym).items():
