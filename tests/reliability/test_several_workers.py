@@ -298,6 +298,9 @@ def check_copartitioned(settings: Settings, gen: Generation) -> None:
 
     A member may still be listed with its old assignment after it was killed (until its
     session expires): it then still owns those partitions, so the check holds for it too.
+    A generation whose members are only Faust's headline consumers (a worker's bulk react
+    consumer joins a moment after it, or has just left) holds no symbol partition at all:
+    nothing is processed then, and there is nothing to check.
     """
     t = settings.topics
     held: list[int] = []
@@ -306,6 +309,8 @@ def check_copartitioned(settings: Settings, gen: Generation) -> None:
         assert ticks == requests, f"{client}: ticks {sorted(ticks)} != requests " \
                                   f"{sorted(requests)} in {gen}"
         held.extend(ticks)
+    if not held:
+        return
     assert sorted(held) == list(range(PARTITIONS)), f"partitions held {sorted(held)} in {gen}"
 
 
