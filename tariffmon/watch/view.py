@@ -318,6 +318,13 @@ def _headline_block(state: WatchState, width: int) -> list[str]:
     if not rows:
         return [*lines, "  (no tariff headline yet)"]
     symbols = state.symbols_seen()
+    # headlines of one closed market share one gap reaction (the same confound_id): it is
+    # shown once, at the earliest of them, and the others point to it (docs/ARCHITECTURE.md)
+    owner: dict[str, HeadlineRow] = {}
+    for row in sorted(rows, key=lambda r: (r.ts, r.id)):
+        for r in row.reactions.values():
+            if r.confound_id is not None:
+                owner.setdefault(r.confound_id, row)
     for row in rows:
         meta = f"{format_time(row.ts)} UTC  {row.direction}"
         if row.tags:
@@ -332,12 +339,28 @@ def _headline_block(state: WatchState, width: int) -> list[str]:
             measured = any(s == symbol for s, _ in row.reactions)
             if not measured and symbol not in state.symbols:
                 continue  # a symbol no longer configured shows only where it was measured
+            first = _shared_gap_owner(row, symbol, owner)
+            if first is not None:
+                lines.append(f"  {symbol:<28}same closed-market gap as the headline of "
+                             f"{format_time(first.ts)} UTC: shown there, counted once")
+                continue
             cells = "".join(
                 format_reaction_cell(row.reactions.get((symbol, h))) for h in state.horizons_s
             )
             lines.append(f"  {symbol:<28}{cells}")
     lines.append(LEGEND)
     return lines
+
+
+def _shared_gap_owner(row: HeadlineRow, symbol: str, owner: dict[str, HeadlineRow]
+                      ) -> HeadlineRow | None:
+    """The earlier headline whose gap reaction ``row`` shares on ``symbol``, if any."""
+    for (sym, _), r in row.reactions.items():
+        if sym == symbol and r.confound_id is not None:
+            first = owner.get(r.confound_id)
+            if first is not None and first.id != row.id:
+                return first
+    return None
 
 
 def _alert_block(state: WatchState, width: int) -> list[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from tariffmon.watch.view import (
     WatchState,
     duration_label,
     format_reaction_cell,
+    format_time,
     render,
     truncate,
 )
@@ -228,3 +231,27 @@ def test_pictures_are_drawn_after_a_clear_or_appended() -> None:
     assert cleared.getvalue() == 2 * (CLEAR + picture)
     assert appended.getvalue() == 2 * (picture + "\n")
     assert "refreshed 2025-04-02 20:10:00 UTC" in picture
+
+
+@pytest.mark.parametrize("order", ["oldest_first", "newest_first"])
+def test_headlines_sharing_one_closed_market_gap_show_it_once(order: str) -> None:
+    """Three headlines while Tokyo is closed share one gap reaction on N225: the earliest
+    shows it, the later ones point to it; USD/JPY (open) is shown for each."""
+    state = _state()
+    gap = "gap:N225:" + str(T0 - 3_600_000)
+    heads = [_headline(f"h{i}", T0 + i * 600_000, f"Tariff headline {i}") for i in range(3)]
+    msgs: list[Any] = list(heads)
+    for i, h in enumerate(heads):
+        for hz in HORIZONS:
+            msgs.append(_reaction(h.id, "USDJPY", hz, -5.0 - i, -2.0, t0=h.ts))
+            msgs.append(dataclasses.replace(
+                _reaction(h.id, "N225", hz, -120.0, -3.1, t0=h.ts, gap=True,
+                          significant=True), confound_id=gap))
+    state.apply_all(msgs if order == "oldest_first" else msgs[::-1])
+    lines = render(state, width=160)
+    n225 = [line for line in lines if line.startswith("  N225")]
+    assert len(n225) == 3
+    assert sum("-120.0bp" in line for line in n225) == 1
+    pointers = [line for line in n225 if "same closed-market gap" in line]
+    assert len(pointers) == 2 and all(format_time(heads[0].ts) in p for p in pointers)
+    assert sum(1 for line in lines if line.startswith("  USDJPY") and "bp" in line) == 3
