@@ -6,6 +6,7 @@ exist yet, as on a fresh clone: nothing is installed or downloaded.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,8 +20,13 @@ def _dry_run(target: str, venv: Path) -> list[str]:
     make = shutil.which("make")
     if make is None:
         pytest.fail("make is not installed (.ci/run installs it)")
-    done = subprocess.run([make, "-n", target, f"VENV={venv}"], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=60)
+    # run as from a shell: under `make test` (CI) the inherited MAKEFLAGS/MAKELEVEL would
+    # make this a sub-make, which prints "Entering/Leaving directory" lines around its output
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    done = subprocess.run([make, "--no-print-directory", "-n", target, f"VENV={venv}"],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                          env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
