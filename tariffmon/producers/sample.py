@@ -224,35 +224,21 @@ def _hour_profile(seconds: np.ndarray, table: dict[int, float]) -> np.ndarray:
     return out
 
 
-def _fx_vol_bp_per_min() -> dict[int, float]:
-    # Tokyo 0-6, London 7-12, New York 12-17, late US 17-21, Sydney/Wellington 21-24
+def _by_hour(steps: list[tuple[int, float]]) -> dict[int, float]:
+    """A value per UTC hour from ``(first hour, value)`` steps (the first step at hour 0)."""
     table = {}
     for h in range(24):
-        if h < 7:
-            table[h] = 0.85
-        elif h < 12:
-            table[h] = 1.05
-        elif h < 17:
-            table[h] = 1.3
-        elif h < 21:
-            table[h] = 0.8
-        else:
-            table[h] = 0.6
+        table[h] = next(v for start, v in reversed(steps) if h >= start)
     return table
+
+
+def _fx_vol_bp_per_min() -> dict[int, float]:
+    # Tokyo 0-6, London 7-12, New York 12-17, late US 17-21, Sydney/Wellington 21-24
+    return _by_hour([(0, 0.85), (7, 1.05), (12, 1.3), (17, 0.8), (21, 0.6)])
 
 
 def _fx_activity() -> dict[int, float]:
-    table = {}
-    for h in range(24):
-        if h < 7:
-            table[h] = 0.30
-        elif h < 17:
-            table[h] = 0.45
-        elif h < 21:
-            table[h] = 0.22
-        else:
-            table[h] = 0.12
-    return table
+    return _by_hour([(0, 0.30), (7, 0.45), (17, 0.22), (21, 0.12)])
 
 
 def _effect_arrays(n: int, t0_ms: int, symbol: str,
