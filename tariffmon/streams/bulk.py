@@ -37,7 +37,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+)
 from faust.assignor import PartitionAssignor
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth, server_list
 from mode import Service
@@ -90,6 +95,8 @@ class BulkReact(Service):
         self._last_commit = time.monotonic()
         #: bumped at every revocation: a fetch from an older generation is not processed
         self._generation = 0
+        #: set by on_stop once the last round is committed: the loop must not start another
+        self._closing = False
         self.commits = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -136,11 +143,14 @@ class BulkReact(Service):
         if self._consumer is None:
             return
         async with self._lock:
+            self._closing = True
             try:
                 await self._commit()
             except KafkaError as exc:
                 log.warning("final commit failed (%s): the next owner redoes those records",
                             exc)
+        # outside the lock: leaving the group may call on_revoked, which takes it.  A fetch
+        # still waiting in the loop then ends in ConsumerStoppedError, which it expects
         await self._consumer.stop()
 
     def assignment(self) -> set[TopicPartition]:
@@ -183,9 +193,15 @@ class BulkReact(Service):
             except IllegalStateError:  # no assignment yet
                 await asyncio.sleep(POLL_MS / 1000)
                 continue
+            except ConsumerStoppedError:
+                if self._closing:
+                    break  # on_stop committed the last round and closed the consumer
+                raise
             if self.should_stop:
                 break
             async with self._lock:
+                if self._closing:
+                    break  # fetched after the final commit: the next owner reads them
                 assignment = consumer.assignment()
                 if generation != self._generation:
                     # a rebalance came during the fetch: its records may be of the old

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
+from types import FrameType
+from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry
@@ -19,8 +22,39 @@ from tariffmon.streams.app import build_app
 log = logging.getLogger(__name__)
 
 
+class _EarlySigterm:
+    """Notes a SIGTERM that comes before Faust's worker has installed its own handler.
+
+    Faust installs its signal handlers only once it starts; a supervisor's stop during
+    start-up (topic creation, with /metrics already served) would otherwise kill the process
+    by the signal's default action, without an exit status or a clean leave of the group.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        signal.signal(signal.SIGTERM, self._note)
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.seen = True
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, stopping at once if a SIGTERM came while the process was starting."""
+
+    def __init__(self, *args: Any, early_sigterm: _EarlySigterm, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._early_sigterm = early_sigterm
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        if self._early_sigterm.seen:
+            log.warning("SIGTERM received while starting: stopping")
+            self._on_sigterm()
+
+
 def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
     """Create the topics if needed, serve /metrics, and run until SIGINT/SIGTERM."""
+    early_sigterm = _EarlySigterm()
     ensure_topics(settings)
     registry = CollectorRegistry()
     metrics = WorkerMetrics.from_settings(registry, settings, clock=time.time)
@@ -33,7 +67,8 @@ def run_worker(settings: Settings, *, loglevel: str = "WARNING") -> None:
         pipeline = Pipeline(settings, app, metrics)
         # lag, rebalances, commit latency, processing rate (a daemon thread and a sensor)
         consumer_metrics.install(app, settings, registry, topic_reader)
-        worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+        worker = _Worker(app, loglevel=loglevel, quiet=True, override_logging=False,
+                         early_sigterm=early_sigterm)
         try:
             worker.execute_from_commandline()
         finally:

@@ -139,3 +139,36 @@ def test_offsets_are_committed_only_after_their_outputs_are_on_kafka(
     finally:
         group.close()
     assert checked >= 2
+
+
+def test_a_stop_at_any_point_of_a_backlog_exits_cleanly_and_loses_nothing(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """SIGTERM while the react consumer is joining, between rounds and in the middle of a
+    fetch: each worker exits 0 (a fetch cut short by the stop is not a crash), and a last
+    worker completes every reaction of the reference from the committed offsets."""
+    settings = make_settings(topics={"symbol_partitions": 1}, worker={"commit_interval_s": 0.2})
+    start = T0 - 3 * 3_600_000
+    ticks = _ticks(start, 8 * TICK_BATCH, 1_000, seed=5)
+    heads = _headlines("h-stop", start + 3_600_000, 30, 9 * 60_000)
+    produce_raw(settings, settings.topics.requests, _requests(settings, heads))
+    produce_messages(settings, settings.topics.ticks, ticks)
+    want = expected_reactions(settings, ticks, heads)
+    # ticks processed (by this worker's counter) before the stop; -1: as soon as it is up
+    for k, stop_after in enumerate((-1, 1, TICK_BATCH // 2, 2 * TICK_BATCH + 7)):
+        worker = WorkerProcess(settings, tmp_path / f"worker{k}.log").start()
+        try:
+            if stop_after >= 0:
+                wait_until(lambda w=worker: metric_value(w.metrics_text(),
+                                                         "tariffmon_ticks_total"),
+                           120, f"{stop_after} ticks", until=lambda x, n=stop_after: x >= n)
+        finally:
+            code = worker.stop(timeout=60)
+        assert code == 0, worker.log_tail()
+        assert "Crashed" not in (tmp_path / f"worker{k}.log").read_text()
+    with WorkerProcess(settings, tmp_path / "last.log"):
+        wait_until(lambda: len(_reactions_on_kafka(settings, 10)), 300,
+                   f"{len(want)} reactions", until=lambda n: n >= len(want))
+    got = _reactions_on_kafka(settings)
+    assert {k: v[0] for k, v in got.items()} == want
+    assert all(len(set(v)) == 1 for v in got.values())
