@@ -14,6 +14,9 @@ Measured:
   Japanese, direction included) on the generated titles, against a baseline in the same run:
   one case-insensitive regex search for a tariff word per headline (what a naive filter
   costs), so the ratio says what the rules cost on top of reading the text once.
+* ``decode``: the live worker's bulk decode of a fetch of tick records (the three symbols
+  interleaved), by columns, against the per-record loop it falls back to for a batch with
+  an exception, in the same run; both must give the same runs.
 * ``files`` (unless ``--no-files``): the whole ``run_backtest`` from a recorded-stream file
   written to a temporary folder (reading, contract validation, batching and the core).
 
@@ -277,6 +280,41 @@ def bench_classifier(week: Week, settings: Settings, rounds: int) -> dict[str, A
             "baseline_regex_per_s": round(base), "ratio_vs_one_regex": round(base / rules, 1)}
 
 
+def bench_decode(week: Week, settings: Settings, rounds: int, batch: int = 20_000
+                 ) -> dict[str, Any]:
+    """The live path's bulk decode of tick records (a fetch of ``batch`` records, the three
+    symbols interleaved as on one partition): by columns, against the per-record loop it
+    falls back to, in the same run, and the same decoded runs from both."""
+    from tariffmon.contract import Tick
+    from tariffmon.streams import records as rec
+
+    merged = sorted((int(t), sym, float(p)) for sym in SYMBOLS
+                    for t, p in zip(week.ts[sym][:batch], week.price[sym][:batch],
+                                    strict=True))[:batch]
+    records = [rec.InRecord("ticks", 0, i, t, sym.encode(), Tick(sym, t, p, "bench").encode())
+               for i, (t, sym, p) in enumerate(merged)]
+    limits = rec.InputDecoder(settings, clock=lambda: merged[-1][0] / 1000).limits()
+
+    def per_tick_us(fn: Any) -> float:
+        best = float("inf")
+        for _ in range(max(1, rounds)):
+            t = time.perf_counter()
+            fn(records, limits)
+            best = min(best, time.perf_counter() - t)
+        return best / len(records) * 1e6
+
+    columnar = rec._decode_ticks_columnar(records, limits)
+    by_record = rec._decode_ticks_by_record(records, limits)
+    assert columnar is not None and not columnar.errors
+    same = [(r.symbol, r.index, r.ts.tolist(), r.price.tolist()) for r in columnar.runs] == [
+        (r.symbol, r.index, r.ts.tolist(), r.price.tolist()) for r in by_record.runs]
+    cols = per_tick_us(rec._decode_ticks_columnar)
+    loop = per_tick_us(rec._decode_ticks_by_record)
+    return {"records": len(records), "columnar_us_per_tick": round(cols, 3),
+            "baseline_per_record_us_per_tick": round(loop, 3),
+            "ratio_vs_per_record": round(loop / cols, 2), "same_runs": same}
+
+
 def profile_core(week: Week, settings: Settings, path: Path) -> str:
     """One core run under pyinstrument; the text profile is written to ``path``."""
     from pyinstrument import Profiler
@@ -363,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["ratio_core_vs_one_tick_at_a_time"] = round(base_wall / sub_wall, 2)
     result["classifier"] = bench_classifier(week, settings, 3 if args.smoke else 10)
+    result["decode"] = bench_decode(week, settings, 3 if args.smoke else 10,
+                                    2_000 if args.smoke else 20_000)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_files:
         result["files"] = bench_files(week, settings)

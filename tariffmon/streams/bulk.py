@@ -244,8 +244,7 @@ class BulkReact(Service):
         ticks: list[InRecord] = []
         for tp, recs in fetched.items():
             dest = requests if tp.topic == self.requests_topic else ticks
-            dest.extend(InRecord(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
-                        for m in recs)
+            dest.extend(InRecord.all_of(recs))
         out = await self.pipeline.process_fetch(requests, ticks)
         await self._send(out)
         for tp, recs in fetched.items():

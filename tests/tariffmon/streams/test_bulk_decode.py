@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tariffmon.contract import DeadLetter, Tick
 from tariffmon.errors import ContractError
-from tariffmon.streams.records import InputDecoder, InRecord
+from tariffmon.streams.records import InputDecoder, InRecord, _decode_ticks_columnar
 from tariffmon.streams.stages import ReactionStage
 from tests.tariffmon.streams.market import T0
 from tests.tariffmon.streams.test_stage_fuzz import (
@@ -82,6 +82,10 @@ def _records(batch: list[Any]) -> list[InRecord]:
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batches)
 def test_bulk_decode_equals_the_per_record_decode(batch: list[Any]) -> None:
+    _check_bulk_equals_per_record(batch)
+
+
+def _check_bulk_equals_per_record(batch: list[Any]) -> None:
     decoder = InputDecoder(SETTINGS, clock=lambda: NOW)
     limits = decoder.limits()
     recs = _records(batch)
@@ -105,6 +109,42 @@ def test_bulk_decode_equals_the_per_record_decode(batch: list[Any]) -> None:
                 tick.ts, tick.price, (tick.interval_s or 0) * 1000)
     assert got == want
     assert [e[0] for e in bulk.errors] == sorted(e[0] for e in bulk.errors)
+
+
+@st.composite
+def healthy_tick(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A point tick as the project's producers encode it, checks passing."""
+    sym = draw(symbols)
+    lo, hi = BANDS[sym]
+    tick = Tick(sym, draw(st.integers(T0 - 3_600_000, T0 + 7_200_000)),
+                draw(st.floats(lo, hi)), draw(st.sampled_from(["feed", "replay", "x" * 200])),
+                kind=draw(st.sampled_from(["quote", "trade"])))
+    return tick.encode(), sym.encode()
+
+
+#: a healthy feed's batch, with at most one record of any other kind at any place: the
+#: columnar path takes the first, and must hand the second to the per-record loop whole
+healthy_batches = st.tuples(
+    st.lists(st.tuples(healthy_tick(), st.integers(T0 - 3_600_000, T0 + 7_200_000)),
+             min_size=1, max_size=60),
+    st.one_of(st.none(), st.tuples(values, st.integers(T0 - 3_600_000, T0 + 7_200_000))),
+    st.integers(0, 59),
+).map(lambda b: b[0] if b[1] is None else [*b[0][:b[2]], b[1], *b[0][b[2]:]])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(healthy_batches)
+def test_bulk_decode_of_a_healthy_feed_equals_the_per_record_decode(batch: list[Any]) -> None:
+    _check_bulk_equals_per_record(batch)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(healthy_tick(), min_size=1, max_size=60))
+def test_a_healthy_feed_is_decoded_by_columns(batch: list[tuple[bytes, bytes]]) -> None:
+    """The fast path is the one taken for what producers send (not only the fallback)."""
+    recs = [InRecord(TOPICS.ticks, 0, i, T0, key, value) for i, (value, key) in enumerate(batch)]
+    limits = InputDecoder(SETTINGS, clock=lambda: NOW).limits()
+    assert _decode_ticks_columnar(recs, limits) is not None
 
 
 def _outcome(stage_out: list[Any]) -> tuple[dict[tuple[int, int], str], dict[str, bytes]]:
