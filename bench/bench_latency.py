@@ -11,6 +11,10 @@ reaction the closing tick is known.  Measured per reaction, wall clock, same mac
   consumer poll (kafka-python, the project's producer settings with ``linger_ms=0``);
 * ``ack``: the broker's acknowledgement of the closing tick -> the reaction consumed.
 
+The baseline in the same run: records sent at the closing ticks' rate to a topic of their
+own and read by the same collector, with no worker between (``baseline_no_worker``);
+``worker_adds_ms`` is the difference of the ack -> consumed percentiles.
+
 Then headline -> metric: ``--metric-headlines`` headlines are published one at a time and
 the worker's /metrics is polled until ``tariffmon_headlines_total`` counts each.
 
@@ -130,6 +134,56 @@ def reaction_latencies(collector: TopicCollector, producer: PacedProducer
     return out, missing
 
 
+def transport_floor(settings: Settings, producer: PacedProducer, n: int, rate_per_s: float
+                    ) -> dict[str, list[float]]:
+    """The baseline in the same run: ms from send / ack to consumed for ``n`` records sent at
+    ``rate_per_s`` to a topic of their own and read by the same kind of collector, with no
+    worker between: what the producer, the broker and the measuring consumer cost alone."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from tariffmon.kafkaclient import client_config
+
+    topic = f"{settings.topics.reactions}.floor"
+    admin = KafkaAdminClient(**client_config(settings.kafka))
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        admin.close()
+    collector = TopicCollector(settings, topic)
+    collector.start()
+    sent: dict[bytes, float] = {}
+    acked: dict[bytes, float] = {}
+
+    def ack(key: bytes, _md: Any) -> None:
+        acked[key] = time.monotonic()
+
+    kp = producer._producer
+    try:
+        # the collector is polling once the first record is seen: only later ones count
+        kp.send(topic, key=b"warm-up", value=b"{}").get(timeout=30)
+        if not collector.wait_for(1, timeout=60):
+            raise RuntimeError("the floor's collector saw nothing")
+        t0 = time.monotonic()
+        for i in range(n):
+            delay = t0 + i / rate_per_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            key = f"floor-{i}".encode()
+            sent[key] = time.monotonic()
+            kp.send(topic, key=key, value=b"{}").add_callback(ack, key)
+        kp.flush(timeout=60)
+        collector.wait_for(n + 1, timeout=30)
+    finally:
+        collector.stop()
+    out: dict[str, list[float]] = {"send": [], "ack": []}
+    for key, t in sent.items():
+        seen = collector.first_seen.get(key)
+        if seen is not None and key in acked:
+            out["send"].append((seen - t) * 1000)
+            out["ack"].append((seen - acked[key]) * 1000)
+    return out
+
+
 def headline_to_metric(worker: WorkerProc, producer: PacedProducer, n: int, ts: int,
                        timeout: float = 10.0) -> list[float]:
     """ms from publishing a headline to ``tariffmon_headlines_total`` counting it."""
@@ -212,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1.0)
             metric = headline_to_metric(worker, producer, n_metric, events[-1].ts)
             rss = worker.memory_kib()
+            # the closing ticks came at about this rate: the baseline gets the same pace
+            closing_rate = max(1.0, len(collector.first_seen) / max(1.0, result["paced_wall_s"]))
+            floor = transport_floor(settings, producer, 50 if args.smoke else 500,
+                                    closing_rate)
         finally:
             worker.stop()
             collector.stop()
@@ -224,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
         result["tick_send_to_reaction_by_horizon"] = {
             k.removeprefix("send_h"): percentiles(v) for k, v in lat.items()
             if k.startswith("send_h")}
+        result["baseline_no_worker"] = {"send_to_consumed": percentiles(floor["send"]),
+                                        "ack_to_consumed": percentiles(floor["ack"])}
+        base = result["baseline_no_worker"]["ack_to_consumed"]
+        mine = result["tick_ack_to_reaction"]
+        result["worker_adds_ms"] = {q: round(mine[q] - base[q], 2)
+                                    for q in ("p50_ms", "p90_ms", "p99_ms")}
         result["headline_to_metric"] = percentiles(metric)
         result["worker_rss_mib"] = round(rss.get("VmRSS", 0) / 1024, 1)
         result["target"] = {"p99_ms": 20}

@@ -61,7 +61,7 @@ def build_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger_ms=5,
+        producer_linger_ms=0,
         producer_max_request_size=1_048_576,
         producer_max_batch_size=256 * 1024,
         # large fetches: per-message overhead in Faust, not Kafka, bounds the worker's
