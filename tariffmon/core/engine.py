@@ -81,6 +81,8 @@ class SymbolState:
         "_baselines",
         "_gap_bases",
         "_pending",
+        "_pending_t0",
+        "_popped",
         "_remaining",
         "_seq",
         "alerts",
@@ -100,6 +102,10 @@ class SymbolState:
         self.detector = SharpMoveDetector(sym, params)
         #: (not-ready-before, seq, request, horizon) — a heap of pending reactions
         self._pending: list[tuple[int, int, ReactionRequest, int]] = []
+        #: (t0, seq) of the pending entries, a heap whose popped seqs are skipped lazily: the
+        #: oldest pending t0 is asked for at every batch of ticks, live at every tick
+        self._pending_t0: list[tuple[int, int]] = []
+        self._popped: set[int] = set()
         self._seq = 0
         #: volatility baseline per pending headline, shared by its horizons
         self._baselines: dict[str, tuple[float, int]] = {}
@@ -162,6 +168,13 @@ class SymbolState:
     def _push(self, key: int, req: ReactionRequest, horizon: int) -> None:
         self._seq += 1
         heapq.heappush(self._pending, (key, self._seq, req, horizon))
+        heapq.heappush(self._pending_t0, (req.t0, self._seq))
+
+    def _oldest_pending_t0(self) -> int | None:
+        heap, popped = self._pending_t0, self._popped
+        while heap and heap[0][1] in popped:
+            popped.discard(heapq.heappop(heap)[1])
+        return heap[0][0] if heap else None
 
     def _drain_ready(self) -> tuple[list[Reaction], list[Rejection]]:
         latest = self.series.latest_ts
@@ -171,7 +184,8 @@ class SymbolState:
         rejected: list[Rejection] = []
         retry: list[tuple[int, ReactionRequest, int]] = []
         while self._pending and self._pending[0][0] < latest:
-            _, _, req, h = heapq.heappop(self._pending)
+            _, seq, req, h = heapq.heappop(self._pending)
+            self._popped.add(seq)
             start = horizon_start(self.series, req.t0, self.sym)
             if start is None and latest > req.t0:
                 # ticks after t0 but none at or before it in memory: no p0 will ever come,
@@ -213,6 +227,9 @@ class SymbolState:
         hid = req.headline_id
         self._pending = [e for e in self._pending if e[2].headline_id != hid]
         heapq.heapify(self._pending)
+        self._pending_t0 = [(e[2].t0, e[1]) for e in self._pending]
+        heapq.heapify(self._pending_t0)
+        self._popped.clear()
         self._remaining.pop(hid, None)
         self._baselines.pop(hid, None)
         self._gap_bases.pop(hid, None)
@@ -280,8 +297,8 @@ class SymbolState:
             return None
         i = self.series.index_at_or_before(latest - self.params.lateness_ms)
         anchor = int(self.series.ts[i]) if i >= 0 else None
-        if self._pending:
-            oldest_t0 = min(req.t0 for _, _, req, _ in self._pending)
+        oldest_t0 = self._oldest_pending_t0()
+        if oldest_t0 is not None:
             j = self.series.index_at_or_before(oldest_t0)
             if j >= 0:
                 t = int(self.series.ts[j])
@@ -333,10 +350,10 @@ class SymbolState:
             keep_from = min(keep_from, int(self.series.ts[anchor_i]) - baseline - step)
         else:
             complete = False
-        if self._pending:
+        oldest_t0 = self._oldest_pending_t0()
+        if oldest_t0 is not None:
             # a pending reaction (e.g. over a weekend) keeps its p0 and baseline
             # (a gap reaction's baseline ends at its p0, the last tick before the close)
-            oldest_t0 = min(req.t0 for _, _, req, _ in self._pending)
             i0 = self.series.index_at_or_before(oldest_t0)
             anchor = int(self.series.ts[i0]) if i0 >= 0 else oldest_t0
             complete &= i0 >= 0
