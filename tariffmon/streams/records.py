@@ -42,7 +42,7 @@ class InRecord(NamedTuple):
     """One consumed Kafka record.
 
     A named tuple rather than a frozen dataclass: as immutable and hashable, and built for
-    each consumed record in a fifth of the time (0.24 against 1.8 µs, measured), which at
+    each consumed record in a seventh of the time (0.24 against 1.8 µs, measured), which at
     tens of thousands of ticks a second was the single largest cost of the bulk path's glue.
     """
 
@@ -275,8 +275,9 @@ def _decode_ticks_columnar(records: Sequence[InRecord], limits: BatchLimits
 
     The same checks as :func:`_fast_tick`, applied to columns: each field of every record
     is gathered by one C-level ``map``, and a check holds for the batch when the set of the
-    column's types (or values) is what it must be.  Roughly a third of the per-record cost
-    (measured in bench/bench_core.py), for the batches that matter: those of a healthy feed.
+    column's types (or values) is what it must be.  About two thirds of the per-record
+    loop's time (bench/bench_core.py's ``decode``), for the batches that matter most: those
+    of a healthy feed.
     A batch with a single exception is decoded by the per-record loop, which finds it.
     """
     n = len(records)
