@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                                     for q in ("p50_ms", "p90_ms", "p99_ms")}
         result["headline_to_metric"] = percentiles(metric)
         result["worker_rss_mib"] = round(rss.get("VmRSS", 0) / 1024, 1)
-        result["target"] = {"p99_ms": 20}
+        result["target"] = {"p99_ms": 15}
     write_result("latency", result, args.out, args.smoke)
     return 0
 
