@@ -44,6 +44,7 @@ from aiokafka.errors import (
     KafkaError,
 )
 from faust.assignor import PartitionAssignor
+from faust.exceptions import NotReady
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth, server_list
 from mode import Service
 
@@ -146,7 +147,8 @@ class BulkReact(Service):
             self._closing = True
             try:
                 await self._commit()
-            except KafkaError as exc:
+            except (KafkaError, NotReady) as exc:
+                # NotReady: Faust stopped its producer first (a stop during start-up)
                 log.warning("final commit failed (%s): the next owner redoes those records",
                             exc)
         # outside the lock: leaving the group may call on_revoked, which takes it.  A fetch
@@ -217,7 +219,17 @@ class BulkReact(Service):
                     continue
                 fetched = {tp: recs for tp, recs in fetched.items() if tp in assignment}
                 if fetched:
-                    await self._round(fetched)
+                    try:
+                        await self._round(fetched)
+                    except NotReady:
+                        if not (self.should_stop or self.app.should_stop):
+                            raise
+                        # a stop that came while Faust was still starting stopped the
+                        # producer before this service: the round is neither sent nor
+                        # committed, and the partitions' next owner processes it again
+                        log.warning("the worker is stopping: the round in hand is left to "
+                                    "the next owner of its partitions")
+                        break
                 if self._to_commit and self._commit_due():
                     await self._commit()
 

@@ -40,14 +40,19 @@ class _EarlySigterm:
 
 
 class _Worker(faust.Worker):
-    """Faust's worker, stopping at once if a SIGTERM came while the process was starting."""
+    """Faust's worker, stopping once started if a SIGTERM came while the process was starting.
+
+    The stop waits for the end of start-up: stopped in the middle of it, Faust goes on
+    starting the app's services (the react service among them) after it has stopped the
+    producer they send through.
+    """
 
     def __init__(self, *args: Any, early_sigterm: _EarlySigterm, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._early_sigterm = early_sigterm
 
-    async def on_first_start(self) -> None:
-        await super().on_first_start()
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
         if self._early_sigterm.seen:
             log.warning("SIGTERM received while starting: stopping")
             self._on_sigterm()
