@@ -149,23 +149,33 @@ def test_a_stop_at_any_point_of_a_backlog_exits_cleanly_and_loses_nothing(
     worker completes every reaction of the reference from the committed offsets."""
     settings = make_settings(topics={"symbol_partitions": 1}, worker={"commit_interval_s": 0.2})
     start = T0 - 3 * 3_600_000
-    ticks = _ticks(start, 8 * TICK_BATCH, 1_000, seed=5)
+    ticks = _ticks(start, 12 * TICK_BATCH, 1_000, seed=5)
     heads = _headlines("h-stop", start + 3_600_000, 30, 9 * 60_000)
     produce_raw(settings, settings.topics.requests, _requests(settings, heads))
     produce_messages(settings, settings.topics.ticks, ticks)
     want = expected_reactions(settings, ticks, heads)
-    # ticks processed (by this worker's counter) before the stop; -1: as soon as it is up
-    for k, stop_after in enumerate((-1, 1, TICK_BATCH // 2, 2 * TICK_BATCH + 7)):
-        worker = WorkerProcess(settings, tmp_path / f"worker{k}.log").start()
-        try:
-            if stop_after >= 0:
-                wait_until(lambda w=worker: metric_value(w.metrics_text(),
-                                                         "tariffmon_ticks_total"),
-                           120, f"{stop_after} ticks", until=lambda x, n=stop_after: x >= n)
-        finally:
-            code = worker.stop(timeout=60)
-        assert code == 0, worker.log_tail()
-        assert "Crashed" not in (tmp_path / f"worker{k}.log").read_text()
+    group = GroupProbe(settings)
+    try:
+        # ticks processed (by this worker's counter) before the stop; -1: as soon as it is
+        # up.  Each worker goes on until its stop takes effect, so a point is capped at what
+        # the earlier ones left
+        for k, stop_after in enumerate((-1, 1, TICK_BATCH // 2, 2 * TICK_BATCH + 7)):
+            # (before the first worker the group does not exist yet: nothing is committed)
+            done = sum(group.committed(settings.topics.ticks).values()) if k else 0
+            left = len(ticks) - done
+            point = min(stop_after, left - 1)
+            worker = WorkerProcess(settings, tmp_path / f"worker{k}.log").start()
+            try:
+                if point >= 0:
+                    wait_until(lambda w=worker: metric_value(w.metrics_text(),
+                                                             "tariffmon_ticks_total"),
+                               120, f"{point} ticks", until=lambda x, n=point: x >= n)
+            finally:
+                code = worker.stop(timeout=60)
+            assert code == 0, worker.log_tail()
+            assert "Crashed" not in (tmp_path / f"worker{k}.log").read_text()
+    finally:
+        group.close()
     with WorkerProcess(settings, tmp_path / "last.log"):
         wait_until(lambda: len(_reactions_on_kafka(settings, 10)), 300,
                    f"{len(want)} reactions", until=lambda n: n >= len(want))
