@@ -68,6 +68,18 @@ def _headlines(hid: str, start: int, n: int, every_ms: int) -> list[Headline]:
             for i in range(n)]
 
 
+def _published_backlog(settings, rounds: int, seed: int, hid: str, n_heads: int,  # type: ignore[no-untyped-def]
+                       every_ms: int) -> tuple[list[Tick], list[Headline]]:
+    """``rounds`` rounds of one-a-second ticks from 3 h before T0 and ``n_heads`` headlines
+    from an hour into them, their requests and ticks on Kafka (requests first)."""
+    start = T0 - 3 * 3_600_000
+    ticks = _ticks(start, rounds * TICK_BATCH, 1_000, seed=seed)
+    heads = _headlines(hid, start + 3_600_000, n_heads, every_ms)
+    produce_raw(settings, settings.topics.requests, _requests(settings, heads))
+    produce_messages(settings, settings.topics.ticks, ticks)
+    return ticks, heads
+
+
 def test_requests_are_not_starved_behind_a_tick_backlog(
     make_settings: MakeSettings, tmp_path: Path
 ) -> None:
@@ -104,11 +116,7 @@ def test_offsets_are_committed_only_after_their_outputs_are_on_kafka(
     """Kill -9 right after a commit is seen, at several commits: every reaction the committed
     ticks (and the requests, all fetched first) complete is already on the reactions topic."""
     settings = make_settings(topics={"symbol_partitions": 1}, worker={"commit_interval_s": 0.2})
-    start = T0 - 3 * 3_600_000
-    ticks = _ticks(start, 5 * TICK_BATCH, 1_000, seed=4)
-    heads = _headlines("h", start + 3_600_000, 40, 7 * 60_000)
-    produce_raw(settings, settings.topics.requests, _requests(settings, heads))
-    produce_messages(settings, settings.topics.ticks, ticks)
+    ticks, heads = _published_backlog(settings, 5, 4, "h", 40, 7 * 60_000)
     group = GroupProbe(settings)
     checked = 0
     try:
@@ -148,11 +156,7 @@ def test_a_stop_at_any_point_of_a_backlog_exits_cleanly_and_loses_nothing(
     fetch: each worker exits 0 (a fetch cut short by the stop is not a crash), and a last
     worker completes every reaction of the reference from the committed offsets."""
     settings = make_settings(topics={"symbol_partitions": 1}, worker={"commit_interval_s": 0.2})
-    start = T0 - 3 * 3_600_000
-    ticks = _ticks(start, 12 * TICK_BATCH, 1_000, seed=5)
-    heads = _headlines("h-stop", start + 3_600_000, 30, 9 * 60_000)
-    produce_raw(settings, settings.topics.requests, _requests(settings, heads))
-    produce_messages(settings, settings.topics.ticks, ticks)
+    ticks, heads = _published_backlog(settings, 12, 5, "h-stop", 30, 9 * 60_000)
     want = expected_reactions(settings, ticks, heads)
     group = GroupProbe(settings)
     try:
