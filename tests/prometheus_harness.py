@@ -325,6 +325,25 @@ class AlertmanagerServer:
             result: list[dict[str, Any]] = json.loads(resp.read())
         return result
 
+    def states(self) -> dict[tuple[tuple[str, str], ...], str]:
+        """Each alert's state (active, suppressed, ...) keyed by its sorted label pairs."""
+        return {tuple(sorted(a["labels"].items())): a["status"]["state"] for a in self.alerts()}
+
+    def states_once_settled(self, suppressed: int, *, timeout_s: float = 10.0,
+                            ) -> dict[tuple[tuple[str, str], ...], str]:
+        """Alert states once ``suppressed`` of them are muted, or as they stand at the deadline.
+
+        Alertmanager's inhibitor learns of posted alerts from a subscription of its own, so
+        for a moment after a POST the alerts that a source alert mutes still read as active.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            states = self.states()
+            muted = sum(state == "suppressed" for state in states.values())
+            if muted >= suppressed or time.monotonic() > deadline:
+                return states
+            time.sleep(0.1)
+
 
 @contextlib.contextmanager
 def running_alertmanager(config_file: Path, *, workdir: Path | None = None,
