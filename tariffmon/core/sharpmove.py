@@ -41,12 +41,19 @@ class SharpMove:
 class SharpMoveDetector:
     """Per-symbol state: when each window last alerted."""
 
-    __slots__ = ("_last_alert", "params", "sym")
+    __slots__ = ("_last_alert", "_sigma_cache", "_thresholds", "_windows", "params", "sym")
 
     def __init__(self, sym: SymbolParams, params: EngineParams) -> None:
         self.sym = sym
         self.params = params
         self._last_alert: dict[int, int] = {}
+        #: the baseline sigma at minute ends that no later tick can change (see _sigma_at)
+        self._sigma_cache: dict[int, float] = {}
+        # the windows that have a threshold, in the configured order, and those thresholds
+        pairs = [(w, sym.sharp_thresholds[w]) for w in params.sharp_windows_ms
+                 if w in sym.sharp_thresholds]
+        self._windows = np.array([w for w, _ in pairs], dtype=np.int64)
+        self._thresholds = np.array([t for _, t in pairs], dtype=np.float64)
 
     def last_rolling(self, series: TickSeries) -> dict[int, float]:
         """The rolling return of each window at the newest tick (for gauges)."""
@@ -70,32 +77,35 @@ class SharpMoveDetector:
             return []
         moves: list[SharpMove] = []
         p = self.params
-        # pass 1: each window's candidates (|ret| at or above the z floor)
+        windows, thresholds = self._windows, self._thresholds
+        if len(windows) == 0:
+            return []
+        # pass 1: every window's rolling return at every new tick, as one (windows x ticks)
+        # array: a tick at a time, the numpy calls' fixed cost is most of the work, so one
+        # call for all windows rather than one per window
+        start = new_ts[None, :] - windows[:, None]
+        ref = series.indices_at_or_before(start)
+        ok = ref >= 0
+        ref_c = np.clip(ref, 0, None)
+        ok &= ts[ref_c] >= start - self.sym.staleness_ms
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ret = np.where(ok, np.log(new_p[None, :] / price[ref_c]), 0.0)
+        # candidates: |ret| at or above the window's z floor
+        is_cand = np.abs(ret) >= (thresholds * p.sharp_z_floor_ratio)[:, None]
+        if not is_cand.any():
+            return []
         found: list[tuple[int, float, I64, F64, I64, I64]] = []
-        for w in p.sharp_windows_ms:
-            threshold = self.sym.sharp_thresholds.get(w)
-            if threshold is None:
-                continue
-            ref = series.indices_at_or_before(new_ts - w)
-            ok = ref >= 0
-            ref_c = np.clip(ref, 0, None)
-            ok &= ts[ref_c] >= new_ts - w - self.sym.staleness_ms
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ret = np.where(ok, np.log(new_p / price[ref_c]), 0.0)
-            floor = threshold * p.sharp_z_floor_ratio
-            cand = np.nonzero(np.abs(ret) >= floor)[0]
-            if len(cand) == 0:
-                continue
+        for wi in np.nonzero(is_cand.any(axis=1))[0]:
+            cand = np.nonzero(is_cand[wi])[0]
             minute = (new_ts[cand] // MINUTE_MS) * MINUTE_MS
-            found.append((w, threshold, ref_c, ret, cand, minute))
+            found.append((int(windows[wi]), float(thresholds[wi]), ref_c[wi], ret[wi], cand,
+                          minute))
         if not found:
             return []
         # one baseline per distinct minute, shared by every window's candidates in it
         # (sigma at an end time depends on that end time alone)
         ends = np.unique(np.concatenate([f[5] for f in found]))
-        sigma_end, _ = realised_sigma_1m(
-            ts, price, series.interval, ends, p.baseline_ms, p.min_baseline_steps
-        )
+        sigma_end = self._sigma_at(series, ends)
         # pass 2: z, thresholds and the cool-down, window by window
         for w, threshold, ref_c, ret, cand, minute in found:
             sigma = sigma_end[np.searchsorted(ends, minute)]
@@ -135,6 +145,33 @@ class SharpMoveDetector:
                 self._last_alert[w] = last
         moves.sort(key=lambda m: (m.ts, m.window_ms))
         return moves
+
+    def _sigma_at(self, series: TickSeries, ends: I64) -> F64:
+        """:func:`realised_sigma_1m` at each of ``ends`` (sorted), computed once per end.
+
+        A tick at a time, the same minute's baseline would be computed again at every tick
+        of the minute.  The sigma at an end before the newest tick is final (it reads only
+        ticks at or before its end, and no tick older than the newest is accepted), so it is
+        kept until the minute is over; one at the newest tick's time is not.
+        """
+        cache = self._sigma_cache
+        missing = [e for e in ends.tolist() if e not in cache]
+        fresh: dict[int, float] = {}
+        if missing:
+            p = self.params
+            sigma, _ = realised_sigma_1m(series.ts, series.price, series.interval,
+                                         np.array(missing, dtype=np.int64), p.baseline_ms,
+                                         p.min_baseline_steps)
+            fresh = dict(zip(missing, sigma.tolist(), strict=True))
+            newest = int(series.ts[-1])
+            cache.update((e, v) for e, v in fresh.items() if e < newest)
+        out = np.array([cache[e] if e in cache else fresh[e] for e in ends.tolist()],
+                       dtype=np.float64)
+        # later ticks are never older than the newest, so earlier minutes are never asked for
+        current = int(series.ts[-1]) // MINUTE_MS * MINUTE_MS
+        for e in [e for e in cache if e < current]:
+            del cache[e]
+        return out
 
     def forget_before(self, ts: int) -> None:
         """Drop cool-down marks that can no longer matter."""

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from tariffmon.core.engine import ReactionEngine
+from tariffmon.core.volatility import realised_sigma_1m
 from tests.tariffmon.core.engine_helpers import MIN, SEC, WED, params, request, ticks
 
 
@@ -89,3 +90,57 @@ def test_same_alerts_whatever_the_batch_sizes() -> None:
     for a, b in zip([0, *cuts], [*cuts, n], strict=True):
         pieces.extend(eng.on_ticks("USDJPY", ts[a:b], px[a:b], iv[a:b]).alerts)
     assert whole and pieces == whole
+
+
+def test_same_z_alerts_one_tick_at_a_time_as_in_one_batch() -> None:
+    """Moves below the bp threshold that alert by z depend on the volatility baseline, which
+    a tick at a time is computed once per minute and reused: the answers must not change,
+    also with several ticks at one timestamp (the newest minute's baseline is not final)."""
+    rng = np.random.default_rng(11)
+    n = 4_000
+    steps = rng.choice([0, 1_000, 2_000, 7_000], n, p=[0.15, 0.45, 0.3, 0.1])
+    ts = WED + 3_600_000 + np.cumsum(steps).astype(np.int64)
+    rets = rng.normal(0, 2e-5, n)
+    for at in (1_200, 2_300, 3_400):  # ~13 bp within a minute: over the z floor, under 20 bp
+        rets[at:at + 10] += 0.0013 / 10
+    px = 100 * np.exp(np.cumsum(rets))
+    iv = np.zeros(n, dtype=np.int64)
+    whole = ReactionEngine(params()).on_ticks("USDJPY", ts, px, iv).alerts
+    by_z = [a for a in whole if abs(a.ret) < 0.002]
+    assert by_z, "the data must give alerts that only the z rule raises"
+    one = ReactionEngine(params())
+    singles = [a for i in range(n)
+               for a in one.on_ticks("USDJPY", ts[i:i + 1], px[i:i + 1], iv[i:i + 1]).alerts]
+    assert singles == whole
+    # cuts also inside runs of equal timestamps
+    cuts = sorted(set(rng.integers(1, n, 300).tolist()))
+    eng = ReactionEngine(params())
+    pieces = [a for lo, hi in zip([0, *cuts], [*cuts, n], strict=True)
+              for a in eng.on_ticks("USDJPY", ts[lo:hi], px[lo:hi], iv[lo:hi]).alerts]
+    assert pieces == whole
+
+
+def test_the_baseline_kept_between_ticks_is_the_one_computed_afresh() -> None:
+    """White-box check of the detector's per-minute baseline: after every tick, including
+    runs of ticks at one timestamp on a minute boundary, the sigma it holds for any minute
+    end equals :func:`realised_sigma_1m` over the whole series at that moment."""
+    rng = np.random.default_rng(5)
+    p = params()
+    eng = ReactionEngine(p)
+    t = WED + 3_600_000
+    checked = 0
+    for i in range(2_500):
+        # a third of the ticks land on a minute boundary, often several at once
+        t += int(rng.choice([0, 0, 1_000, 3_000, 60_000 - t % 60_000]))
+        px = 100 * math.exp(rng.normal(0, 5e-4))
+        eng.on_ticks("USDJPY", np.array([t], dtype=np.int64), np.array([px]),
+                     np.zeros(1, dtype=np.int64))
+        state = eng.state("USDJPY")
+        series, kept = state.series, state.detector._sigma_cache
+        if kept and i % 5 == 0:
+            checked += 1
+            ends = np.array(sorted(kept), dtype=np.int64)
+            fresh, _ = realised_sigma_1m(series.ts, series.price, series.interval, ends,
+                                         p.baseline_ms, p.min_baseline_steps)
+            np.testing.assert_array_equal(np.array([kept[e] for e in ends.tolist()]), fresh)
+    assert checked > 50
