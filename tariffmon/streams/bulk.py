@@ -16,11 +16,13 @@ partition assignor, so that:
 Each round: the requests already fetched are taken first (their own ``getmany``, so none waits
 behind a tick backlog), then at most :data:`TICK_BATCH` records of either topic; the pipeline
 decodes and processes them in bulk, the outputs are handed to Faust's producer, and every
-:data:`COMMIT_EVERY_BATCHES` rounds or ``worker.commit_interval_s`` seconds the producer is
-flushed and only then are the offsets of what was processed committed.  On a revocation the
-round in progress finishes, its outputs are flushed and its offsets committed before the
-partitions go; a partition assigned again is rebuilt from Kafka as for a restart
-(:mod:`tariffmon.streams.recovery`).
+:data:`COMMIT_EVERY_BATCHES` rounds or ``worker.commit_interval_s`` seconds a commit is started:
+it waits for the delivery of every output of the rounds so far and only then commits their
+offsets.  It runs beside the loop (one at a time, in order), so the next round does not wait
+for the broker's acknowledgements and the commit's round trip: at live rates those were
+most of a tick's latency.  On a revocation and at the stop, the commit in flight is awaited,
+then the rest is flushed and committed before the partitions go; a partition assigned again
+is rebuilt from Kafka as for a restart (:mod:`tariffmon.streams.recovery`).
 
 Commits go through Faust's sensors (``on_commit_initiated`` / ``on_commit_completed``, with
 this service as the consumer), and assignments through Faust's assignor and its sensor hooks,
@@ -92,6 +94,8 @@ class BulkReact(Service):
         #: next offset to commit per partition, for what was processed and handed over
         self._to_commit: dict[TopicPartition, int] = {}
         self._sent: list[asyncio.Future[Any]] = []
+        #: the commit running beside the loop, if any (at most one, so commits stay in order)
+        self._commit_task: asyncio.Task[None] | None = None
         self._rounds = 0
         self._last_commit = time.monotonic()
         #: bumped at every revocation: a fetch from an older generation is not processed
@@ -231,7 +235,7 @@ class BulkReact(Service):
                                     "the next owner of its partitions")
                         break
                 if self._to_commit and self._commit_due():
-                    await self._commit()
+                    self._start_commit()
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
         assignment = consumer.assignment()
@@ -293,25 +297,55 @@ class BulkReact(Service):
         return (self._rounds >= COMMIT_EVERY_BATCHES
                 or time.monotonic() - self._last_commit >= interval)
 
+    def _take_commit(self) -> tuple[dict[TopicPartition, int], list[asyncio.Future[Any]]]:
+        """What the next commit covers: the offsets so far and the sends that must land first.
+
+        Taken together, without an await between, so the offsets are of records whose
+        outputs are all among the sends.
+        """
+        offsets, self._to_commit = self._to_commit, {}
+        sent, self._sent = self._sent, []
+        self._rounds = 0
+        self._last_commit = time.monotonic()
+        return offsets, sent
+
+    def _start_commit(self) -> None:
+        """Start a commit beside the loop, unless one is still running (it is due again)."""
+        task = self._commit_task
+        if task is not None:
+            if not task.done():
+                return
+            self._commit_task = None
+            task.result()  # a commit that failed unexpectedly stops the loop here
+        offsets, sent = self._take_commit()
+        self._commit_task = asyncio.create_task(self._commit_offsets(offsets, sent),
+                                                name="tariffmon-react-commit")
+
     async def _commit(self) -> None:
-        """Flush the producer; if every output was delivered, commit what produced them."""
-        consumer = self._consumer
-        if consumer is None or not self._to_commit:
+        """Wait for the commit in flight, then flush and commit everything processed."""
+        task, self._commit_task = self._commit_task, None
+        if task is not None:
+            await task
+        if self._consumer is None or not self._to_commit:
             return
         await self.app.producer.flush()
-        results = await asyncio.gather(*self._sent, return_exceptions=True)
+        await self._commit_offsets(*self._take_commit())
+
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int],
+                              sent: list[asyncio.Future[Any]]) -> None:
+        """Once every send in ``sent`` is delivered, commit ``offsets`` (those still assigned)."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        results = await asyncio.gather(*sent, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             # committing now would lose outputs for good: stop, the restart redoes them
             log.critical("%d outputs were not delivered (%r); exiting without committing",
                          len(failed), failed[0])
             os._exit(EXIT_SEND_FAILED)
-        self._sent.clear()
         assignment = consumer.assignment()
-        offsets = {tp: off for tp, off in self._to_commit.items() if tp in assignment}
-        self._to_commit.clear()
-        self._rounds = 0
-        self._last_commit = time.monotonic()
+        offsets = {tp: off for tp, off in offsets.items() if tp in assignment}
         if not offsets:
             return
         sensors = self.app.sensors
