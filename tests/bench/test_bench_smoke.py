@@ -93,7 +93,9 @@ def test_bench_latency_smoke(tmp_path: Path, kafka_bootstrap: str) -> None:
     lat = result["tick_send_to_reaction"]
     assert lat["count"] == result["reactions"]
     assert 0 < lat["p50_ms"] <= lat["p99_ms"] <= lat["max_ms"]
-    assert result["headline_to_metric"]["count"] > 0
+    first = result["headline_ack_to_first_reaction"]
+    assert first["count"] == 5 and 0 < first["p50_ms"] <= first["max_ms"]
+    assert result["late_headline_reactions"] >= 5
 
 
 @pytest.mark.integration
