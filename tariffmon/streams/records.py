@@ -337,8 +337,14 @@ def _decode_ticks_columnar(records: Sequence[InRecord], limits: BatchLimits
     return DecodedTicks([r for r in runs if len(r)], errors)
 
 
+#: fewer records than this are decoded one by one: the columnar path's fixed numpy cost
+#: outweighs its per-record saving below about this size (a live round holds a few ticks)
+COLUMNAR_MIN_RECORDS = 64
+
+
 def _decode_ticks(records: Sequence[InRecord], limits: BatchLimits) -> DecodedTicks:
-    columnar = _decode_ticks_columnar(records, limits) if records else None
+    columnar = (_decode_ticks_columnar(records, limits)
+                if len(records) >= COLUMNAR_MIN_RECORDS else None)
     if columnar is not None:
         return columnar
     return _decode_ticks_by_record(records, limits)
