@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from tariffmon.contract import Alert, Headline, Reaction, Tick
@@ -133,7 +134,16 @@ class GroupProbe:
         # kafka-python warns at every call that it cannot decode Faust's subscription
         # metadata, which would bury a failing test's output; the state is all this reads
         logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
-        group = self._admin.describe_groups([self.group])[self.group]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                group = self._admin.describe_groups([self.group])[self.group]
+                break
+            except KafkaError as exc:
+                # a broker's first group has no coordinator until __consumer_offsets exists
+                if not exc.retriable or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         return str(group["group_state"]), [str(m["member_id"]) for m in group["members"]]
 
     def close(self) -> None:
