@@ -4,7 +4,7 @@ A restarted worker rebuilds each partition from each topic's own committed offse
 ``streams/recovery.py``), so neither the order in which ticks and headlines were published
 nor where each topic was committed may change an answer.  Four days of the bundled sample
 (a trading day, the weekend close, the Monday reopen) are published in three orders, each
-while a real ``tariffmon worker`` is killed -9 eight times at random moments (by committed
+while a real ``tariffmon worker`` is killed -9 six times at random moments (by committed
 progress or by time since start, so some kills land during the rebuild itself):
 
 * headlines first, then the ticks: every request waits, pending, for its ticks;
@@ -53,7 +53,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 #: reactions whose p0 and baseline lie days before the reopen) and the Monday sell-off
 START = 1_743_724_800_000
 END = START + 4 * 86_400_000
-KILLS = 8
+KILLS = 6
 COMMIT_INTERVAL_S = 0.5
 SESSION_TIMEOUT_S = 6.0
 

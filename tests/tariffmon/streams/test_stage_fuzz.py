@@ -9,7 +9,10 @@ decoder refuses gets exactly one, with the decoder's reason (never ``internal_er
 every published record has a timestamp a Kafka client can send and a value that decodes
 under its topic's contract, so every number in it is finite.
 
-``make test`` runs a fast subset; the slow marker runs over 100,000 generated records.
+``make test`` runs them all: the generative cases, and (marked slow) 25,000 generated records.
+The volume is bounded by Hypothesis's generation, not by the stages (which take a sixth of
+the time): the real worker's 100,000 hostile messages are
+``tests/reliability/test_hostile_input.py``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from tests.tariffmon.streams.market import T0
 SETTINGS = load_settings()
 #: built once (loading the rules is set-up, not what is tested); stages keep their own state
 CORE = core_setup(SETTINGS)
-#: records generated so far in this session (the slow test checks it passed 100,000)
+#: records generated so far in this session (the slow test goes on until it passed 25,000)
 GENERATED = [0]
 TOPICS = SETTINGS.topics
 NOW = T0 / 1000 + 86_400.0
@@ -208,12 +211,12 @@ def _generated_batches(batch: Any) -> None:
 
 
 @pytest.mark.slow
-def test_100k_generated_records_are_processed_or_dead_lettered_once(
+def test_25k_generated_records_are_processed_or_dead_lettered_once(
         caplog: pytest.LogCaptureFixture) -> None:
     # tens of thousands of dead letters, each logged: keep only errors
     caplog.set_level(logging.ERROR)
     start = GENERATED[0]
-    while GENERATED[0] - start < 100_000:
+    while GENERATED[0] - start < 25_000:
         _generated_batches()
     print(f"{GENERATED[0] - start} generated records")
 
