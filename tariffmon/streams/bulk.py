@@ -353,8 +353,12 @@ class BulkReact(Service):
         try:
             await consumer.commit(offsets)
         except CommitFailedError as exc:
-            # the group rebalanced meanwhile: the partitions' next owner redoes these
-            log.warning("commit refused by the group (%s)", exc)
+            # the group is rebalancing: the offsets go back, so that the commit at the
+            # revocation (or the next one) takes them; partitions that have gone meanwhile
+            # are left out there, and their next owner redoes those records
+            log.warning("commit refused by the group (%s); retried with the next", exc)
+            for tp, off in offsets.items():
+                self._to_commit[tp] = max(self._to_commit.get(tp, 0), off)
             return
         finally:
             sensors.on_commit_completed(self, state)  # type: ignore[arg-type]
