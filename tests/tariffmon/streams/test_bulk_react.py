@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tariffmon.contract import Headline, Reaction, Tick
+from tariffmon.settings import Settings
 from tariffmon.streams.bulk import TICK_BATCH
 from tariffmon.streams.records import InRecord
 from tariffmon.streams.stages import HeadlineStage
@@ -68,7 +69,7 @@ def _headlines(hid: str, start: int, n: int, every_ms: int) -> list[Headline]:
             for i in range(n)]
 
 
-def _published_backlog(settings, rounds: int, seed: int, hid: str, n_heads: int,  # type: ignore[no-untyped-def]
+def _published_backlog(settings: Settings, rounds: int, seed: int, hid: str, n_heads: int,
                        every_ms: int) -> tuple[list[Tick], list[Headline]]:
     """``rounds`` rounds of one-a-second ticks from 3 h before T0 and ``n_heads`` headlines
     from an hour into them, their requests and ticks on Kafka (requests first)."""
