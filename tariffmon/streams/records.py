@@ -330,8 +330,13 @@ def _decode_ticks_columnar(records: Sequence[InRecord], limits: BatchLimits
     # each symbol's run in order of its first record, as the per-record loop builds them
     groups.sort(key=lambda g: int(g[1][0]))
     for sym, idx in groups:
-        run = TickRun(sym, idx.tolist(), ts[idx], price[idx], np.zeros(len(idx), np.int64),
-                      [objs[i] for i in idx.tolist()])
+        if len(symbols) == 1:
+            run = TickRun(sym, list(range(n)), ts, price, np.zeros(n, np.int64),
+                          cast(list[dict[str, Any] | Tick], objs))
+        else:
+            at = idx.tolist()
+            run = TickRun(sym, at, ts[idx], price[idx], np.zeros(len(at), np.int64),
+                          list(map(objs.__getitem__, at)))
         runs.append(_checked_prices(run, records, limits, errors))
     errors.sort(key=lambda e: e[0])
     return DecodedTicks([r for r in runs if len(r)], errors)

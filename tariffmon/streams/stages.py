@@ -24,6 +24,8 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 
 from tariffmon.assembly import CoreSetup, core_setup
 from tariffmon.contract import ClassifiedHeadline, ReactionRequest, Tick
@@ -42,6 +44,11 @@ from tariffmon.streams.records import (
 )
 
 log = logging.getLogger(__name__)
+
+# fields of an InRecord (a named tuple), read in C by groupby, map and max
+_PARTITION = itemgetter(1)
+_TOPIC_PARTITION = itemgetter(0, 1)
+_OFFSET = itemgetter(2)
 
 #: rejections of a request the worker can still measure on ticks read back from Kafka
 MEASURABLE_FROM_KAFKA = frozenset({"too_late", "no_price_before_t0"})
@@ -300,10 +307,10 @@ class ReactionStage:
         now_s = self._clock()
         limits = self.decoder.limits()
         by_partition: dict[int, tuple[list[InRecord], list[InRecord]]] = {}
-        for rec in requests:
-            by_partition.setdefault(rec.partition, ([], []))[0].append(rec)
-        for rec in ticks:
-            by_partition.setdefault(rec.partition, ([], []))[1].append(rec)
+        # a fetch lists each partition's records together: grouped a run at a time, in C
+        for side, recs in ((0, requests), (1, ticks)):
+            for p, run in groupby(recs, key=_PARTITION):
+                by_partition.setdefault(p, ([], []))[side].extend(run)
         last_tick: dict[str, Tick] = {}
         first_tick: dict[str, Tick] = {}
         counts: dict[str, int] = {}
@@ -337,7 +344,8 @@ class ReactionStage:
             out.records.append(self._dead.of(tick_recs[i], exc.reason, str(exc)))
         errors_end = len(out.records)
         for run in decoded.runs:
-            recs = [tick_recs[i] for i in run.index]
+            recs = (tick_recs if len(run) == len(tick_recs)
+                    else list(map(tick_recs.__getitem__, run.index)))
             self._feed_run(out, partition, run, recs)
             if partition in out.failed:
                 # kept: the decode errors' and the failed run's dead letters (its last ones)
@@ -355,10 +363,11 @@ class ReactionStage:
         self._advance(tick_recs)
 
     def _advance(self, recs: Sequence[InRecord]) -> None:
-        for rec in recs:
-            key = (rec.topic, rec.partition)
-            if rec.offset + 1 > self.processed.get(key, 0):
-                self.processed[key] = rec.offset + 1
+        processed = self.processed
+        for key, run in groupby(recs, key=_TOPIC_PARTITION):
+            end = max(map(_OFFSET, run)) + 1
+            if end > processed.get(key, 0):
+                processed[key] = end
 
     def _feed_run(self, out: StageResult, partition: int, run: TickRun,
                   recs: list[InRecord]) -> None:
