@@ -211,25 +211,30 @@ def core_setup(settings: Settings, *, params: EngineParams | None = None) -> Cor
     )
 
 
-def input_limits(settings: Settings, now_ms: int | None = None) -> Limits:
+def input_limits(settings: Settings, now_ms: int | None = None, *,
+                 base: Limits | None = None) -> Limits:
     """What headlines and requests must satisfy: known symbols, time up to a day past now.
 
-    ``now_ms=None`` (the offline backtest) keeps only the fixed ceiling on time.
+    ``now_ms=None`` (the offline backtest) keeps only the fixed ceiling on time.  ``base``
+    is ``input_limits(settings)`` built before, reused so that a caller asking at every
+    batch does not rebuild (and re-validate) the symbols and price bands each time.
     """
-    bands = settings.price_bands()
+    if base is None:
+        base = Limits(settings.symbol_names(), None, settings.price_bands())
     if now_ms is None:
-        return Limits(settings.symbol_names(), None, bands)
-    return Limits.from_now(now_ms, settings.symbol_names(), price_bands=bands)
+        return base
+    return Limits.from_now(now_ms, base.symbols, price_bands=base.price_bands)
 
 
-def tick_limits(settings: Settings, now_ms: int | None = None) -> Limits:
+def tick_limits(settings: Settings, now_ms: int | None = None, *,
+                base: Limits | None = None) -> Limits:
     """What a tick must satisfy, on every path that reads ticks from Kafka or files.
 
     Live, a tick may lie at most ``worker.max_tick_ahead_s`` ahead of the clock: the engine
     refuses ticks older than a symbol's newest, so one bogus future tick would silence the
-    symbol.  Prices must lie in the symbol's band.
+    symbol.  Prices must lie in the symbol's band.  ``base`` as for :func:`input_limits`.
     """
-    limits = input_limits(settings, None)
+    limits = input_limits(settings, None, base=base)
     if now_ms is None:
         return limits
     return limits.with_ceiling(now_ms + settings.worker.max_tick_ahead_s * MS)

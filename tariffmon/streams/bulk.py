@@ -66,6 +66,8 @@ POLL_MS = 50
 COMMIT_EVERY_BATCHES = 10
 #: the pause after a round with records, in which the app's other tasks run (see _consume)
 ROUND_PAUSE_S = 0.001
+#: a round of at least this many records pauses even when its fetch had to wait
+PAUSE_MIN_RECORDS = 64
 #: exit status of a worker that stopped rather than commit outputs that were not sent
 EXIT_SEND_FAILED = 70
 
@@ -194,8 +196,12 @@ class BulkReact(Service):
     async def _consume(self) -> None:
         consumer = self._consumer
         assert consumer is not None
+        loop = asyncio.get_running_loop()
         while not self.should_stop:
             generation = self._generation
+            # runs at the loop's next turn, which comes only once this task suspends
+            suspended = asyncio.Event()
+            loop.call_soon(suspended.set)
             try:
                 fetched = await self._fetch(consumer)
             except IllegalStateError:  # no assignment yet
@@ -238,11 +244,14 @@ class BulkReact(Service):
                         break
                 if self._to_commit and self._commit_due():
                     self._start_commit()
-            if fetched:
+            if fetched and (not suspended.is_set()
+                            or sum(map(len, fetched.values())) >= PAUSE_MIN_RECORDS):
                 # a fetch with records buffered returns without suspending, and so do the
                 # sends: without a pause the loop would hold the event loop round after
                 # round, and the classify agent (headlines -> requests) would wait behind the
-                # whole tick backlog.  A millisecond a round costs ~0.5% at full speed
+                # whole tick backlog.  A millisecond a round costs ~0.5% at full speed.  A
+                # small round whose fetch waited for its records (live rates) needs none:
+                # the others ran meanwhile, and a tick arriving in a pause would wait for it
                 await asyncio.sleep(ROUND_PAUSE_S)
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
@@ -290,15 +299,7 @@ class BulkReact(Service):
                     report(topic, n)
 
     async def _send(self, records: Sequence[OutRecord]) -> None:
-        producer = self.app.producer
-        metrics = self.pipeline.metrics
-        for o in records:
-            # Faust turns seconds into ms by truncation; half a millisecond keeps it exact
-            fut = await producer.send(o.topic, o.key.encode(), o.value, None,
-                                      (o.timestamp_ms + 0.5) / 1000.0, None)
-            self._sent.append(fut)  # type: ignore[arg-type]
-            if o.dead_letter_of is not None and metrics is not None:
-                metrics.dead_letter(*o.dead_letter_of)
+        self._sent.extend(await self.pipeline.publish(records))
 
     def _commit_due(self) -> bool:
         interval = self.pipeline.settings.worker.commit_interval_s

@@ -111,12 +111,15 @@ class InputDecoder:
     def __init__(self, settings: Settings, clock: Clock = time.time) -> None:
         self._settings = settings
         self._clock = clock
+        #: the symbols and price bands, validated once (a live round asks for limits)
+        self._base = input_limits(settings)
 
     def limits(self) -> BatchLimits:
         """The limits for records decoded now."""
         now_ms = int(self._clock() * 1000)
-        return BatchLimits(input_limits(self._settings, now_ms),
-                           tick_limits(self._settings, now_ms))
+        base = self._base
+        return BatchLimits(input_limits(self._settings, now_ms, base=base),
+                           tick_limits(self._settings, now_ms, base=base))
 
     @staticmethod
     def headline(rec: InRecord, limits: BatchLimits) -> Headline:
