@@ -7,8 +7,10 @@
 3. The baseline, in the same run: a plain aiokafka consumer (no group, no processing) drains
    the ticks topic; ``ratio_worker_vs_raw_drain`` compares the worker with it.
 4. Start one ``tariffmon worker``; wait until every expected reaction is on the reactions
-   topic.  ``ticks_per_s`` = ticks / (last reaction consumed - first tick counted on the
-   worker's /metrics); also given from the worker's start (start-up included).  The
+   topic.  ``ticks_per_s`` = ticks after the first poll of the worker's /metrics that
+   counted any / (last reaction consumed - that poll): the ticks of the rounds done by that
+   poll are left out with their time; also given from the worker's start (start-up
+   included).  The
    headlines are classified by the same worker while it works through the ticks, so their
    reaction requests arrive through the requests topic during the run: ``requests`` says
    when (and at how many ticks processed) the first and last of them were seen.
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             worker.start()
             t_ready = time.monotonic()
             t_first_tick = None
+            ticks_at_first = 0.0
             deadline = time.monotonic() + args.timeout
             peak_kib = 0
             settled = None
@@ -132,13 +135,13 @@ def main(argv: list[str] | None = None) -> int:
                 now = time.monotonic()
                 progress.append((round(now - worker.started_at, 2), ticks))
                 if t_first_tick is None and ticks > 0:
-                    t_first_tick = now
+                    t_first_tick, ticks_at_first = now, ticks
                 peak_kib = max(peak_kib, worker.memory_kib().get("VmHWM", 0))
                 # a scrape of the worker's /metrics holds its GIL for tens of ms: polled
                 # every 0.25 s through the run it took ~13% of the worker's time (py-spy).
                 # Finely until the first tick is counted (the start of the busy span), then
                 # every 2 s: the end of the span is the collector's last reaction, not a poll
-                time.sleep(0.25 if t_first_tick is None else 2.0)
+                time.sleep(0.05 if t_first_tick is None else 2.0)
             t_last = max(collector.first_seen.values())
             final_ticks = worker.metric_sum("tariffmon_ticks_total")
             late = worker.metric_sum("tariffmon_late_inputs_total")
@@ -150,8 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         if t_first_tick is None:
             # every reaction came before the first /metrics poll (tiny runs): from ready
             t_first_tick = t_ready
-        # the first tick was counted at most one poll interval before it was seen
+        # the rounds counted by the first poll that saw ticks took time before it: their
+        # ticks are left out of the rate along with that time
         busy = max(t_last - t_first_tick, 1e-3)
+        after_first = data.ticks - ticks_at_first
+        # a tiny run's ticks may all be counted by the first poll: then from ready
+        rate = (after_first / busy if after_first > 0
+                else data.ticks / max(t_last - t_ready, 1e-3))
         mismatched = sum(1 for k, r in expected.items()
                          if k in collector.values and collector.values[k] != r.encode())
         missing = sorted(k.decode() for k in expected if k not in collector.values)
@@ -167,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             "startup_s": round(t_ready - worker.started_at, 2),
             "first_tick_after_start_s": round(t_first_tick - worker.started_at, 2),
             "busy_s": round(busy, 2),
-            "ticks_per_s": round(data.ticks / busy),
+            "ticks_counted_at_first_poll": ticks_at_first,
+            "ticks_per_s": round(rate),
             "ticks_per_s_incl_startup": round(data.ticks / (t_last - worker.started_at)),
             "peak_rss_mib": round(peak_kib / 1024, 1),
             "requests": _request_arrivals(requests.arrivals, progress, worker.started_at,
