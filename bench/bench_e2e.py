@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 # every 0.25 s through the run it took ~13% of the worker's time (py-spy).
                 # Finely until the first tick is counted (the start of the busy span), then
                 # every 2 s: the end of the span is the collector's last reaction, not a poll
-                time.sleep(0.05 if t_first_tick is None else 2.0)
+                time.sleep(0.05 if t_first_tick is None else 2.0)  # see progress_poll_s
             t_last = max(collector.first_seen.values())
             final_ticks = worker.metric_sum("tariffmon_ticks_total")
             late = worker.metric_sum("tariffmon_late_inputs_total")
@@ -156,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         # the rounds counted by the first poll that saw ticks took time before it: their
         # ticks are left out of the rate along with that time
         busy = max(t_last - t_first_tick, 1e-3)
-        after_first = data.ticks - ticks_at_first
+        after_first = final_ticks - ticks_at_first
         # a tiny run's ticks may all be counted by the first poll: then from ready
         rate = (after_first / busy if after_first > 0
-                else data.ticks / max(t_last - t_ready, 1e-3))
+                else final_ticks / max(t_last - t_ready, 1e-3))
         mismatched = sum(1 for k, r in expected.items()
                          if k in collector.values and collector.values[k] != r.encode())
         missing = sorted(k.decode() for k in expected if k not in collector.values)
@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_mib": round(peak_kib / 1024, 1),
             "requests": _request_arrivals(requests.arrivals, progress, worker.started_at,
                                           data.ticks),
+            # the tick counts of ``progress_sampled`` and ``requests`` are as fine as this
+            "progress_poll_s": {"until_first_tick": 0.05, "after": 2.0},
             "progress_sampled": progress[:: max(1, len(progress) // 40)],
         }
         result["ratio_worker_vs_raw_drain"] = round(

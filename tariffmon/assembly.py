@@ -221,6 +221,8 @@ def input_limits(settings: Settings, now_ms: int | None = None, *,
     """
     if base is None:
         base = Limits(settings.symbol_names(), None, settings.price_bands())
+    elif base.max_ts_ms is not None:
+        raise ValueError("base: must be input_limits(settings), without a time ceiling")
     if now_ms is None:
         return base
     return Limits.from_now(now_ms, base.symbols, price_bands=base.price_bands)

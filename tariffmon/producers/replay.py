@@ -116,9 +116,11 @@ def replay(
 
     Events of streams without a topic are skipped and counted, and so are the files' bad
     lines (logged as a summary at the end).  Stops early, after flushing, when ``stop`` is
-    set.  ``progress(n)`` is called with the number of newly handled events.  A file that
-    cannot be read to its end raises :class:`~tariffmon.errors.RecordedStreamError` after
-    flushing what was sent before it.
+    set: it is looked at before the first event, every 256 events and in a paced replay's
+    waits (those of ``stop`` itself, not of another ``sleep``); ``interrupted`` in the result
+    says whether the replay stopped before its end.  ``progress(n)`` is called with the
+    number of newly handled events.  A file that cannot be read to its end raises
+    :class:`~tariffmon.errors.RecordedStreamError` after flushing what was sent before it.
     """
     if speed is not None and speed <= 0:
         raise ProducerError(f"speed={speed!r}: must be positive (or None for maximum)")
@@ -132,12 +134,19 @@ def replay(
     t_wall0 = time.monotonic()
     t_event0: int | None = None
     pending_progress = 0
+    interrupted = False
     # a producer without batches of its own to ship (kafka-python lingers by itself)
     ship: Callable[[], None] = getattr(producer, "ship", None) or (lambda: None)
     publish = producer.publish
     monotonic = time.monotonic
     try:
         for ev in source:
+            # a stop is looked for before the first event and then every 256 events
+            # (~2 ms at full speed), not at each: an Event's lock per event was ~3% of a
+            # replay
+            if pending_progress == 0 and stop.is_set():
+                interrupted = True
+                break
             read += 1
             if speed is not None:
                 if t_event0 is None:
@@ -147,6 +156,7 @@ def replay(
                 if delay > 0.0005:
                     ship()
                     if wait(delay) is True:
+                        interrupted = True
                         break  # stop asked while waiting: this event is not sent
             topic = topics.get(ev.stream)
             if topic is None:
@@ -164,11 +174,6 @@ def replay(
                 if progress is not None:
                     progress(pending_progress)
                 pending_progress = 0
-                # a stop is looked for here, every 256 events (~2 ms at full speed), not at
-                # each: an Event's lock per event was ~3% of a replay; a paced replay also
-                # sees it in its waits
-                if stop.is_set():
-                    break
     except RecordedStreamError as exc:
         log.error("replay: stopped after %d events: %s", read, exc)
         raise
@@ -184,6 +189,6 @@ def replay(
     s = producer.summary()
     return ReplayResult(
         read=read, sent=s["sent"], acked=s["acked"], failed=s["failed"],
-        skipped_streams=skipped, interrupted=stop.is_set(),
+        skipped_streams=skipped, interrupted=interrupted,
         elapsed_s=time.monotonic() - t_wall0, bad_lines=dict(bad.counts),
     )

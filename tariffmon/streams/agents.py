@@ -82,7 +82,11 @@ def _exit_if_undelivered(fut: asyncio.Future[Any]) -> None:
     uncommitted, and the restarted worker classifies it again.
     """
     if fut.cancelled():
-        return  # the producer stopped with it in flight: its offset was not committed
+        # nothing here cancels these futures; should the producer ever do it, the record's
+        # fate is unknown and Faust's flush does not wait for it either: say so, loudly
+        log.error("a classify output's delivery was cancelled; its headline may be "
+                  "committed without it")
+        return
     exc = fut.exception()
     if exc is not None:
         log.critical("a classify output was not delivered (%r); exiting without committing",

@@ -64,7 +64,8 @@ TICK_BATCH = 20_000
 POLL_MS = 50
 #: commit at least every this many rounds (and every ``worker.commit_interval_s``)
 COMMIT_EVERY_BATCHES = 10
-#: the pause after a round with records, in which the app's other tasks run (see _consume)
+#: the pause after a round whose fetch did not wait (or a large round), in which the app's
+#: other tasks run (see _consume)
 ROUND_PAUSE_S = 0.001
 #: a round of at least this many records pauses even when its fetch had to wait
 PAUSE_MIN_RECORDS = 64

@@ -325,22 +325,21 @@ def _decode_ticks_columnar(records: Sequence[InRecord], limits: BatchLimits
     runs = []
     symbols = list(key_of)
     if len(symbols) == 1:
-        groups = [(symbols[0], np.arange(n))]
+        # one symbol: the run is the whole batch, its columns as they are
+        runs.append(_checked_prices(
+            TickRun(symbols[0], list(range(n)), ts, price, np.zeros(n, np.int64),
+                    cast(list[dict[str, Any] | Tick], objs)), records, limits, errors))
     else:
         code = {sym: i for i, sym in enumerate(symbols)}
         codes = np.fromiter(map(code.__getitem__, sym_col), dtype=np.int32, count=n)
         groups = [(sym, np.flatnonzero(codes == i)) for i, sym in enumerate(symbols)]
-    # each symbol's run in order of its first record, as the per-record loop builds them
-    groups.sort(key=lambda g: int(g[1][0]))
-    for sym, idx in groups:
-        if len(symbols) == 1:
-            run = TickRun(sym, list(range(n)), ts, price, np.zeros(n, np.int64),
-                          cast(list[dict[str, Any] | Tick], objs))
-        else:
+        # each symbol's run in order of its first record, as the per-record loop builds them
+        groups.sort(key=lambda g: int(g[1][0]))
+        for sym, idx in groups:
             at = idx.tolist()
             run = TickRun(sym, at, ts[idx], price[idx], np.zeros(len(at), np.int64),
                           list(map(objs.__getitem__, at)))
-        runs.append(_checked_prices(run, records, limits, errors))
+            runs.append(_checked_prices(run, records, limits, errors))
     errors.sort(key=lambda e: e[0])
     return DecodedTicks([r for r in runs if len(r)], errors)
 
