@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,24 @@ class GroupProbe:
     def close(self) -> None:
         """Close the admin connection."""
         self._admin.close()
+
+
+def wait_for_settled_worker(settings: Settings, alive: Callable[[], None],
+                            timeout: float = 60.0) -> None:
+    """Until the worker's group is Stable with both its consumers (Faust's and the react
+    service's, which join one after the other); ``alive()`` raises if the worker died."""
+    group = GroupProbe(settings)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            state, members = group.state()
+            if state == "Stable" and len(members) >= 2:
+                return
+            alive()
+            assert time.monotonic() < deadline, "the worker's group did not settle"
+            time.sleep(0.5)
+    finally:
+        group.close()
 
 
 def log_count(path: Path, needle: str) -> int:

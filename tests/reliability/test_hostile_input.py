@@ -57,6 +57,7 @@ from tests.reliability.helpers import (
     metric_value,
     read_outputs,
     wait_for_reactions,
+    wait_for_settled_worker,
 )
 from tests.tariffmon.streams.market import T0, pause_headline, ticks
 from tests.worker_process import WorkerProcess
@@ -430,16 +431,7 @@ def test_worker_dead_letters_100k_hostile_messages_and_processes_the_good_ones(
         # that rebalance: headlines it handled just before may be handled again, giving
         # identical dead letters twice.  This test counts dead letters exactly, so the
         # records go out once the group has both members and is stable.
-        group = GroupProbe(settings)
-
-        def settled() -> bool:
-            state, members = group.state()
-            return state == "Stable" and len(members) >= 2
-
-        try:
-            wait_until("the worker's group to settle", settled, alive, timeout=60)
-        finally:
-            group.close()
+        wait_for_settled_worker(settings, alive)
         t = time.monotonic()
         expected = produce(settings, records)
         produced_s = time.monotonic() - t

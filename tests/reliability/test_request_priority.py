@@ -29,7 +29,7 @@ from tariffmon.producers.batch_producer import BatchProducer
 from tariffmon.settings import Settings
 from tests.conftest import MakeSettings
 from tests.kafka_helpers import consume_all, produce_messages
-from tests.reliability.helpers import GroupProbe, metric_value
+from tests.reliability.helpers import metric_value, wait_for_settled_worker
 from tests.tariffmon.streams.market import T0, pause_headline
 from tests.worker_process import WorkerProcess
 
@@ -67,18 +67,10 @@ def test_a_headline_is_not_held_behind_a_tick_backlog(
     start = T0 - 10 * 60_000
     backlog = backlog_ticks(start)
     with WorkerProcess(settings, tmp_path / "worker.log") as worker:
-        group = GroupProbe(settings)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                state, members = group.state()
-                if state == "Stable" and len(members) >= 2:
-                    break
-                assert worker.running(), worker.log_tail()
-                assert time.monotonic() < deadline, "the worker's group did not settle"
-                time.sleep(0.5)
-        finally:
-            group.close()
+        def alive() -> None:
+            assert worker.running(), worker.log_tail()
+
+        wait_for_settled_worker(settings, alive)
         # the first headline makes the worker re-learn story clusters from Kafka: done here,
         # with a headline of no tariff, so that the measured one pays only its own path
         produce_messages(settings, settings.topics.headlines, [Headline(
